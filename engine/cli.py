@@ -1,0 +1,211 @@
+"""`drs`: the headless command-line face of the engine (for scripts, servers and tests).
+
+Exit codes: 0 success, 2 invalid input or action not allowed (message on stderr naming the field),
+1 any other failure. Never a traceback for a user error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from engine.errors import DrsError
+from engine.spec import load_spec_file
+from engine.store import dumps
+from engine.tasks import TaskService
+
+EXIT_OK, EXIT_FAILURE, EXIT_INVALID = 0, 1, 2
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 too; keep the wording short
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_INVALID, f"{self.prog}: error: {message}\n")
+
+
+def _service(args: argparse.Namespace) -> TaskService:
+    return TaskService(args.home)
+
+
+def _print_json(data: Any) -> None:
+    print(dumps(data))
+
+
+# ---- task ------------------------------------------------------------------------------------
+
+
+def cmd_task_create(args: argparse.Namespace) -> int:
+    spec = load_spec_file(args.spec)
+    svc = _service(args)
+    if svc.store.name_taken(spec.name):
+        from engine.errors import FieldError, SpecInvalid
+
+        raise SpecInvalid([FieldError("name", f"a task named {spec.name!r} already exists; names must be unique")])
+    if not args.skip_checks:
+        from engine import precheck
+
+        results = precheck.run_prechecks(spec)
+        failed = [r for r in results if r.result == "failed"]
+        if failed:
+            print(f"task {spec.name} not created: {len(failed)} pre-check item(s) failed", file=sys.stderr)
+            for r in failed:
+                print(f"  - {r.item}: {r.reason} (fix: {r.fix})", file=sys.stderr)
+            return EXIT_INVALID
+    record = svc.create(spec)
+    print(f"task {record.name} created: {record.status.label} (passwords in {svc.secrets.backend_name})")
+    return EXIT_OK
+
+
+def cmd_task_list(args: argparse.Namespace) -> int:
+    tasks = _service(args).store.list_tasks()
+    if args.json:
+        _print_json([t.to_json() for t in tasks])
+        return EXIT_OK
+    if not tasks:
+        print("no tasks")
+        return EXIT_OK
+    print(f"{'NAME':<24} {'STATUS':<30} {'PROGRESS':>8} {'DELAY':>8}  SERVICE -> DR")
+    for t in tasks:
+        delay = "" if t.delay_seconds is None else f"{t.delay_seconds:.0f}s"
+        print(
+            f"{t.name:<24} {t.status.label:<30} {t.progress_percent:>7.1f}% {delay:>8}  "
+            f"{t.spec.source.address} -> {t.spec.target.address}"
+        )
+    return EXIT_OK
+
+
+def cmd_task_show(args: argparse.Namespace) -> int:
+    svc = _service(args)
+    record = svc.store.get_task(args.name)
+    data = record.to_json()
+    data["secret_store"] = svc.secrets.backend_name
+    if args.json:
+        _print_json(data)
+        return EXIT_OK
+    for key, value in data.items():
+        print(f"{key:>18}: {json.dumps(value, default=str, ensure_ascii=False) if isinstance(value, dict | list) else value}")
+    return EXIT_OK
+
+
+def cmd_task_delete(args: argparse.Namespace) -> int:
+    if not args.yes:
+        print("refusing to delete without --yes (this removes the task, its log and its passwords)", file=sys.stderr)
+        return EXIT_INVALID
+    svc = _service(args)
+    from engine import lifecycle
+
+    lifecycle.delete_task(svc, args.name, lift_read_only=args.lift_read_only)
+    print(f"task {args.name} deleted")
+    return EXIT_OK
+
+
+def cmd_task_pause(args: argparse.Namespace) -> int:
+    _service(args).pause(args.name)
+    print(f"task {args.name} paused")
+    return EXIT_OK
+
+
+def cmd_task_resume(args: argparse.Namespace) -> int:
+    _service(args).resume(args.name)
+    print(f"task {args.name} resumed")
+    return EXIT_OK
+
+
+def cmd_task_logs(args: argparse.Namespace) -> int:
+    entries = _service(args).store.logs(args.name, level=args.level, limit=args.limit)
+    if args.json:
+        _print_json([{"time": e.time.isoformat(timespec="seconds"), "level": e.level, "component": e.component,
+                      "message": e.message} for e in entries])  # fmt: skip
+        return EXIT_OK
+    for e in entries:
+        print(f"{e.time:%Y-%m-%d %H:%M:%S} {e.level.upper():<7} {e.component:<10} {e.message}")
+    return EXIT_OK
+
+
+# Later modules add subcommands through this hook so the parser stays in one place.
+Registrar = Callable[[argparse._SubParsersAction, argparse._SubParsersAction], None]
+_EXTRA_REGISTRARS: list[str] = [
+    "engine.precheck",  # task check
+    "engine.params",  # task params
+    "engine.runner",  # run
+    "engine.promote",  # promote
+    "engine.compare",  # compare
+]
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="drs", description="DRS Desktop: real-time disaster recovery for MySQL-family databases")
+    parser.add_argument("--home", metavar="DIR", help="DRS home (task store, secrets); default $DRS_HOME or the per-user data dir")
+    top = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
+    top.required = True
+
+    task = top.add_parser("task", help="create, list, show, delete, pause, resume DR tasks")
+    task_sub = task.add_subparsers(dest="task_command", metavar="ACTION", parser_class=ArgumentParser)
+    task_sub.required = True
+
+    p = task_sub.add_parser("create", help="create a DR task from a JSON spec file")
+    p.add_argument("--spec", required=True, metavar="FILE")
+    p.add_argument("--skip-checks", action="store_true", help="create even when pre-check items fail")
+    p.set_defaults(func=cmd_task_create)
+
+    p = task_sub.add_parser("list", help="list DR tasks")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_task_list)
+
+    p = task_sub.add_parser("show", help="show one DR task")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_task_show)
+
+    p = task_sub.add_parser("delete", help="delete a DR task and its stored passwords")
+    p.add_argument("name")
+    p.add_argument("--yes", action="store_true", help="confirm the deletion")
+    p.add_argument("--lift-read-only", action="store_true", help="make the DR database writable again")
+    p.set_defaults(func=cmd_task_delete)
+
+    p = task_sub.add_parser("pause", help="pause a running DR task")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_task_pause)
+
+    p = task_sub.add_parser("resume", help="resume a paused (or retry a failed) DR task")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_task_resume)
+
+    p = task_sub.add_parser("logs", help="show the DR log of a task")
+    p.add_argument("name")
+    p.add_argument("--level", choices=["info", "warning", "alarm", "error"])
+    p.add_argument("--limit", type=int, default=200)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_task_logs)
+
+    import importlib
+
+    for module_name in _EXTRA_REGISTRARS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        module.register_cli(top, task_sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except DrsError as exc:
+        print(f"drs: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("drs: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

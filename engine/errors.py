@@ -1,0 +1,95 @@
+"""Typed errors a DBA can act on.
+
+The CLI prints `str(error)` and the GUI shows it; neither prints a traceback for these. Messages never
+contain a password.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class DrsError(Exception):
+    """Base of every error the engine raises on purpose."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str  # dotted path as in the spec file, e.g. "source.port", "flow_control.windows[1]"
+    message: str  # what is allowed
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class SpecInvalid(DrsError):
+    """One or more settings of a task break the rules; every broken rule is listed."""
+
+    exit_code = 2
+
+    def __init__(self, errors: list[FieldError]):
+        self.errors = list(errors)
+        super().__init__("; ".join(str(e) for e in self.errors))
+
+    def __str__(self) -> str:
+        return "invalid task settings:\n" + "\n".join(f"  - {e}" for e in self.errors)
+
+
+class TaskNotFound(DrsError):
+    exit_code = 2
+
+    def __init__(self, name: str):
+        super().__init__(f"no task named {name!r}")
+
+
+class ActionNotAllowed(DrsError):
+    """An action asked for in a status where the reference service does not allow it."""
+
+    exit_code = 2
+
+
+class StoreError(DrsError):
+    """The local task store cannot be used (e.g. written by a newer DRS Desktop)."""
+
+
+class SecretStoreError(DrsError):
+    pass
+
+
+class ConnectError(DrsError):
+    """A database server could not be reached or refused us; subclasses say why."""
+
+    def __init__(self, endpoint: str, detail: str):
+        self.endpoint = endpoint
+        self.detail = detail
+        super().__init__(f"{endpoint}: {detail}")
+
+
+class ConnectionRefused(ConnectError):
+    pass
+
+
+class UnknownHost(ConnectError):
+    pass
+
+
+class AccessDenied(ConnectError):
+    pass
+
+
+class ConnectTimeout(ConnectError):
+    pass
+
+
+class TlsError(ConnectError):
+    pass
+
+
+class PrecheckFailed(DrsError):
+    exit_code = 2
+
+
+class ReplicationError(DrsError):
+    """The DR task cannot continue (schema mismatch, apply error, binlog purged, ...)."""

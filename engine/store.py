@@ -1,0 +1,561 @@
+"""The local task store: one SQLite file (WAL) through SQLAlchemy 2.x typed ORM.
+
+ORM rows stay inside this module; callers get frozen dataclasses. Every call opens its own short
+session, so the GUI thread, worker threads and other processes (`drs run`) can share the file.
+Passwords are never stored here (see engine.secrets).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    delete,
+    event,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+
+from engine.errors import FieldError, SpecInvalid, StoreError, TaskNotFound
+from engine.spec import Endpoint, FlowControl, TaskSpec, TimeWindow
+from engine.status import Status
+
+SCHEMA_VERSION = 1
+STORE_FILE = "drs.sqlite3"
+LOG_LEVELS = ("info", "warning", "alarm", "error")
+CREATION_FAILED_RETENTION = timedelta(days=3)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class MetaRow(Base):
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class TaskRow(Base):
+    __tablename__ = "tasks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(50), unique=True, index=True)
+    description: Mapped[str] = mapped_column(String(256), default="")
+    relationship: Mapped[str] = mapped_column(String(16), default="standby")
+    network: Mapped[str] = mapped_column(String(16), default="public")
+    source_engine: Mapped[str] = mapped_column(String(16), default="mysql")
+    target_engine: Mapped[str] = mapped_column(String(16), default="mysql")
+    source_host: Mapped[str] = mapped_column(String(253))
+    source_port: Mapped[int] = mapped_column(Integer)
+    source_user: Mapped[str] = mapped_column(String(80))
+    source_tls: Mapped[str] = mapped_column(String(16), default="off")
+    source_ca_file: Mapped[str | None] = mapped_column(Text, nullable=True)
+    target_host: Mapped[str] = mapped_column(String(253))
+    target_port: Mapped[int] = mapped_column(Integer)
+    target_user: Mapped[str] = mapped_column(String(80))
+    target_tls: Mapped[str] = mapped_column(String(16), default="off")
+    target_ca_file: Mapped[str | None] = mapped_column(Text, nullable=True)
+    databases: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    flow_control: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    migrate_definer: Mapped[bool] = mapped_column(Boolean, default=True)
+    start_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+    status: Mapped[str] = mapped_column(String(24), default=Status.CONFIGURATION.value)
+    phase: Mapped[str] = mapped_column(String(16), default="none")
+    progress_percent: Mapped[float] = mapped_column(Float, default=0.0)
+    rows_copied: Mapped[int] = mapped_column(Integer, default=0)
+    rows_total: Mapped[int] = mapped_column(Integer, default=0)
+    bytes_copied: Mapped[int] = mapped_column(Integer, default=0)
+    delay_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    events_per_second: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    control_request: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    runner_pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    runner_heartbeat: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # promote positions, table progress
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=datetime.now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=datetime.now)
+    status_changed_at: Mapped[datetime] = mapped_column(DateTime, default=datetime.now)
+
+    tags: Mapped[list[TagRow]] = relationship(cascade="all, delete-orphan", order_by="TagRow.id")
+
+
+class TagRow(Base):
+    __tablename__ = "tags"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(128))
+    value: Mapped[str] = mapped_column(String(255))
+
+
+class DrLogRow(Base):
+    __tablename__ = "dr_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    time: Mapped[datetime] = mapped_column(DateTime, default=datetime.now, index=True)
+    level: Mapped[str] = mapped_column(String(8))
+    component: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(Text)
+
+
+class CheckpointRow(Base):
+    """Mirror of the checkpoint the applier keeps on the DR server (that one is authoritative)."""
+
+    __tablename__ = "checkpoints"
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True)
+    binlog_file: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    binlog_pos: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    gtid: Mapped[str | None] = mapped_column(Text, nullable=True)
+    snapshot: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # initial-phase state per table
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=datetime.now)
+
+
+class CompareRunRow(Base):
+    __tablename__ = "compare_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # object | rows | values
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=datetime.now)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class CompareResultRow(Base):
+    __tablename__ = "compare_results"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("compare_runs.id", ondelete="CASCADE"), index=True)
+    object_type: Mapped[str] = mapped_column(String(16))
+    object_name: Mapped[str] = mapped_column(Text)
+    source_value: Mapped[str | None] = mapped_column(Text, nullable=True)
+    target_value: Mapped[str | None] = mapped_column(Text, nullable=True)
+    consistent: Mapped[bool] = mapped_column(Boolean)
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+# ---- what callers get ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    binlog_file: str | None = None
+    binlog_pos: int | None = None
+    gtid: str | None = None
+
+    def as_dict(self) -> dict[str, Any] | None:
+        if self.binlog_file is None:
+            return None
+        return {"binlog_file": self.binlog_file, "binlog_pos": self.binlog_pos, "gtid": self.gtid}
+
+
+@dataclass(frozen=True)
+class DrLogEntry:
+    time: datetime
+    level: str
+    component: str
+    message: str
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    id: int
+    spec: TaskSpec  # passwords are empty Secrets here; engine.secrets fills them in
+    status: Status
+    phase: str
+    progress_percent: float
+    rows_copied: int
+    rows_total: int
+    bytes_copied: int
+    delay_seconds: float | None
+    events_per_second: float | None
+    last_error: str | None
+    control_request: str | None
+    runner_pid: int | None
+    runner_heartbeat: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    status_changed_at: datetime
+    checkpoint: Checkpoint = field(default_factory=Checkpoint)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def to_json(self) -> dict[str, Any]:
+        """What `drs task show --json` prints; never a password."""
+        data = self.spec.to_public_dict()
+        data.update(
+            {
+                "status": self.status.value,
+                "status_label": self.status.label,
+                "phase": self.phase,
+                "progress_percent": round(self.progress_percent, 2),
+                "rows_copied": self.rows_copied,
+                "rows_total": self.rows_total,
+                "bytes_copied": self.bytes_copied,
+                "delay_seconds": self.delay_seconds,
+                "events_per_second": self.events_per_second,
+                "checkpoint": self.checkpoint.as_dict(),
+                "last_error": self.last_error,
+                "created_at": self.created_at.isoformat(timespec="seconds"),
+                "updated_at": self.updated_at.isoformat(timespec="seconds"),
+                "runner_pid": self.runner_pid,
+            }
+        )
+        for key in ("promote", "tables"):
+            if key in self.extra:
+                data[key] = self.extra[key]
+        return data
+
+
+def _flow_to_json(fc: FlowControl | None) -> dict[str, Any] | None:
+    if fc is None:
+        return None
+    return {"max_mb_s": fc.max_mb_s, "windows": [[w.start.isoformat(), w.end.isoformat()] for w in fc.windows]}
+
+
+def _flow_from_json(data: dict[str, Any] | None) -> FlowControl | None:
+    if not data:
+        return None
+    return FlowControl(
+        data["max_mb_s"], tuple(TimeWindow(time.fromisoformat(a), time.fromisoformat(b)) for a, b in data["windows"])
+    )
+
+
+def _record(row: TaskRow, cp: CheckpointRow | None) -> TaskRecord:
+    spec = TaskSpec(
+        name=row.name,
+        description=row.description,
+        relationship=row.relationship,
+        network=row.network,
+        source_engine=row.source_engine,
+        target_engine=row.target_engine,
+        source=Endpoint(row.source_host, row.source_port, row.source_user, tls=row.source_tls, ca_file=row.source_ca_file),
+        target=Endpoint(row.target_host, row.target_port, row.target_user, tls=row.target_tls, ca_file=row.target_ca_file),
+        databases=tuple(row.databases) if row.databases is not None else None,
+        flow_control=_flow_from_json(row.flow_control),
+        migrate_definer=row.migrate_definer,
+        start_at=row.start_at,
+        tags=tuple((t.key, t.value) for t in row.tags),
+    )
+    return TaskRecord(
+        id=row.id,
+        spec=spec,
+        status=Status(row.status),
+        phase=row.phase,
+        progress_percent=row.progress_percent,
+        rows_copied=row.rows_copied,
+        rows_total=row.rows_total,
+        bytes_copied=row.bytes_copied,
+        delay_seconds=row.delay_seconds,
+        events_per_second=row.events_per_second,
+        last_error=row.last_error,
+        control_request=row.control_request,
+        runner_pid=row.runner_pid,
+        runner_heartbeat=row.runner_heartbeat,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        status_changed_at=row.status_changed_at,
+        checkpoint=Checkpoint(cp.binlog_file, cp.binlog_pos, cp.gtid) if cp else Checkpoint(),
+        extra=dict(row.extra or {}),
+    )
+
+
+# Columns a runner may update through update_task(); anything else goes through its own method.
+UPDATABLE = {
+    "phase", "progress_percent", "rows_copied", "rows_total", "bytes_copied", "delay_seconds",
+    "events_per_second", "last_error", "runner_pid", "runner_heartbeat", "extra", "control_request",
+    "flow_control", "start_at",
+}  # fmt: skip
+
+
+class Store:
+    """The task store of one DRS home directory."""
+
+    def __init__(self, home: str | os.PathLike[str]):
+        self.home = Path(home)
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.path = self.home / STORE_FILE
+        self._engine = create_engine(
+            f"sqlite:///{self.path}",
+            connect_args={"check_same_thread": False, "timeout": 30},
+        )
+
+        @event.listens_for(self._engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+        self._lock = threading.RLock()
+        self._open_schema()
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    # -- schema ---------------------------------------------------------------------------------
+    def _open_schema(self) -> None:
+        try:
+            with self._engine.begin() as conn:
+                existing = set(self._engine.dialect.get_table_names(conn))
+                if existing and "meta" not in existing:
+                    raise StoreError(f"{self.path} is not a DRS Desktop task store (no schema version)")
+                if "meta" in existing:
+                    row = conn.execute(select(MetaRow.value).where(MetaRow.key == "schema_version")).scalar()
+                    version = int(row) if row and row.isdigit() else None
+                    if version is None:
+                        raise StoreError(f"{self.path}: schema version is missing or unreadable")
+                    if version > SCHEMA_VERSION:
+                        raise StoreError(
+                            f"{self.path} was written by a newer DRS Desktop (schema {version}, this one "
+                            f"knows up to {SCHEMA_VERSION}); upgrade DRS Desktop or use another --home"
+                        )
+                    # future: migrations from older versions run here, in order
+                Base.metadata.create_all(conn)
+                if "meta" not in existing:
+                    conn.execute(MetaRow.__table__.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+        except OperationalError as exc:
+            raise StoreError(f"cannot open task store {self.path}: {exc.orig}") from None
+
+    @contextmanager
+    def session_scope(self) -> Iterator[Session]:
+        session = self._sessions()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    @staticmethod
+    def _task_row(session: Session, name: str) -> TaskRow:
+        row = session.execute(select(TaskRow).where(TaskRow.name == name)).scalar_one_or_none()
+        if row is None:
+            raise TaskNotFound(name)
+        return row
+
+    # -- tasks ----------------------------------------------------------------------------------
+    def create_task(self, spec: TaskSpec, status: Status = Status.CONFIGURATION) -> TaskRecord:
+        now = datetime.now()
+        row = TaskRow(
+            name=spec.name,
+            description=spec.description,
+            relationship=spec.relationship,
+            network=spec.network,
+            source_engine=spec.source_engine,
+            target_engine=spec.target_engine,
+            source_host=spec.source.host,
+            source_port=spec.source.port,
+            source_user=spec.source.user,
+            source_tls=spec.source.tls,
+            source_ca_file=spec.source.ca_file,
+            target_host=spec.target.host,
+            target_port=spec.target.port,
+            target_user=spec.target.user,
+            target_tls=spec.target.tls,
+            target_ca_file=spec.target.ca_file,
+            databases=list(spec.databases) if spec.databases is not None else None,
+            flow_control=_flow_to_json(spec.flow_control),
+            migrate_definer=spec.migrate_definer,
+            start_at=spec.start_at,
+            status=status.value,
+            created_at=now,
+            updated_at=now,
+            status_changed_at=now,
+            extra={},
+            tags=[TagRow(key=k, value=v) for k, v in spec.tags],
+        )
+        try:
+            with self.session_scope() as s:
+                s.add(row)
+                s.flush()
+                s.add(CheckpointRow(task_id=row.id, snapshot={}))
+        except IntegrityError:
+            raise SpecInvalid([FieldError("name", f"a task named {spec.name!r} already exists; names must be unique")]) from None
+        return self.get_task(spec.name)
+
+    def name_taken(self, name: str) -> bool:
+        with self.session_scope() as s:
+            return s.execute(select(TaskRow.id).where(TaskRow.name == name)).first() is not None
+
+    def get_task(self, name: str) -> TaskRecord:
+        with self.session_scope() as s:
+            row = self._task_row(s, name)
+            return _record(row, s.get(CheckpointRow, row.id))
+
+    def list_tasks(self) -> list[TaskRecord]:
+        with self.session_scope() as s:
+            rows = s.execute(select(TaskRow).order_by(TaskRow.created_at, TaskRow.id)).scalars().all()
+            cps = {c.task_id: c for c in s.execute(select(CheckpointRow)).scalars()}
+            return [_record(r, cps.get(r.id)) for r in rows]
+
+    def delete_task(self, name: str) -> None:
+        with self.session_scope() as s:
+            row = self._task_row(s, name)
+            for model in (DrLogRow, CheckpointRow, TagRow):
+                s.execute(delete(model).where(model.task_id == row.id))
+            run_ids = select(CompareRunRow.id).where(CompareRunRow.task_id == row.id)
+            s.execute(delete(CompareResultRow).where(CompareResultRow.run_id.in_(run_ids)))
+            s.execute(delete(CompareRunRow).where(CompareRunRow.task_id == row.id))
+            s.delete(row)
+
+    def set_status(
+        self, name: str, status: Status, *, last_error: str | None = None, expect: set[Status] | None = None, **fields: Any
+    ) -> bool:
+        """Move a task to a status. With `expect`, only from one of those statuses (compare-and-set)."""
+        values: dict[str, Any] = {"status": status.value, "updated_at": datetime.now(), "status_changed_at": datetime.now()}
+        if last_error is not None or status not in (Status.FAILED, Status.CREATION_FAILED):
+            values["last_error"] = last_error
+        for key, value in fields.items():
+            if key not in UPDATABLE:
+                raise ValueError(f"not an updatable task field: {key}")
+            values[key] = value
+        with self.session_scope() as s:
+            stmt = update(TaskRow).where(TaskRow.name == name)
+            if expect is not None:
+                stmt = stmt.where(TaskRow.status.in_([e.value for e in expect]))
+            result = s.execute(stmt.values(**values))
+            if result.rowcount == 0 and expect is None:
+                raise TaskNotFound(name)
+            return result.rowcount > 0
+
+    def update_task(self, name: str, **fields: Any) -> None:
+        bad = set(fields) - UPDATABLE
+        if bad:
+            raise ValueError(f"not updatable task fields: {sorted(bad)}")
+        if "flow_control" in fields and isinstance(fields["flow_control"], FlowControl | type(None)):
+            fields["flow_control"] = _flow_to_json(fields["flow_control"])
+        fields["updated_at"] = datetime.now()
+        with self.session_scope() as s:
+            if s.execute(update(TaskRow).where(TaskRow.name == name).values(**fields)).rowcount == 0:
+                raise TaskNotFound(name)
+
+    def merge_extra(self, name: str, **items: Any) -> None:
+        with self._lock, self.session_scope() as s:
+            row = self._task_row(s, name)
+            extra = dict(row.extra or {})
+            extra.update(items)
+            row.extra = extra
+            row.updated_at = datetime.now()
+
+    def request_control(self, name: str, request: str | None) -> None:
+        """Ask the process running a task to pause/stop/promote at its next safe point."""
+        self.update_task(name, control_request=request)
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def save_checkpoint(self, name: str, checkpoint: Checkpoint, snapshot: dict[str, Any] | None = None) -> None:
+        with self.session_scope() as s:
+            row = self._task_row(s, name)
+            cp = s.get(CheckpointRow, row.id) or CheckpointRow(task_id=row.id, snapshot={})
+            cp.binlog_file, cp.binlog_pos, cp.gtid = checkpoint.binlog_file, checkpoint.binlog_pos, checkpoint.gtid
+            if snapshot is not None:
+                cp.snapshot = snapshot
+            cp.updated_at = datetime.now()
+            s.add(cp)
+
+    def snapshot_state(self, name: str) -> dict[str, Any]:
+        with self.session_scope() as s:
+            row = self._task_row(s, name)
+            cp = s.get(CheckpointRow, row.id)
+            return dict(cp.snapshot or {}) if cp else {}
+
+    # -- DR log ---------------------------------------------------------------------------------
+    def add_log(self, name: str, level: str, component: str, message: str) -> DrLogEntry:
+        if level not in LOG_LEVELS:
+            raise ValueError(f"log level must be one of {LOG_LEVELS}")
+        entry = DrLogEntry(datetime.now(), level, component, message)
+        with self.session_scope() as s:
+            row = self._task_row(s, name)
+            s.add(DrLogRow(task_id=row.id, time=entry.time, level=level, component=component, message=message))
+        return entry
+
+    def logs(self, name: str, *, level: str | None = None, since: datetime | None = None, limit: int = 1000) -> list[DrLogEntry]:
+        with self.session_scope() as s:
+            row = self._task_row(s, name)
+            q = select(DrLogRow).where(DrLogRow.task_id == row.id)
+            if level:
+                q = q.where(DrLogRow.level == level)
+            if since:
+                q = q.where(DrLogRow.time >= since)
+            q = q.order_by(DrLogRow.id.desc()).limit(limit)
+            rows = list(s.execute(q).scalars())
+            return [DrLogEntry(r.time, r.level, r.component, r.message) for r in reversed(rows)]
+
+    # -- compare runs -----------------------------------------------------------------------------
+    def start_compare_run(self, name: str, kind: str) -> int:
+        with self.session_scope() as s:
+            row = self._task_row(s, name)
+            run = CompareRunRow(task_id=row.id, kind=kind, summary={})
+            s.add(run)
+            s.flush()
+            return run.id
+
+    def finish_compare_run(self, run_id: int, status: str, summary: dict[str, Any], results: list[dict[str, Any]]) -> None:
+        with self.session_scope() as s:
+            run = s.get(CompareRunRow, run_id)
+            if run is None:
+                raise StoreError(f"no compare run {run_id}")
+            run.status, run.summary, run.finished_at = status, summary, datetime.now()
+            s.add_all(CompareResultRow(run_id=run_id, **r) for r in results)
+
+    def compare_runs(self, name: str) -> list[dict[str, Any]]:
+        with self.session_scope() as s:
+            row = self._task_row(s, name)
+            runs = s.execute(select(CompareRunRow).where(CompareRunRow.task_id == row.id).order_by(CompareRunRow.id)).scalars()
+            return [
+                {"id": r.id, "kind": r.kind, "status": r.status, "started_at": r.started_at.isoformat(timespec="seconds"),
+                 "finished_at": r.finished_at.isoformat(timespec="seconds") if r.finished_at else None, "summary": r.summary}
+                for r in runs
+            ]  # fmt: skip
+
+    def compare_results(self, run_id: int) -> list[dict[str, Any]]:
+        with self.session_scope() as s:
+            rows = s.execute(select(CompareResultRow).where(CompareResultRow.run_id == run_id)).scalars()
+            return [
+                {"object_type": r.object_type, "object_name": r.object_name, "source_value": r.source_value,
+                 "target_value": r.target_value, "consistent": r.consistent, "detail": r.detail}
+                for r in rows
+            ]  # fmt: skip
+
+    # -- housekeeping ---------------------------------------------------------------------------
+    def end_expired_creation_failures(self, now: datetime | None = None) -> list[str]:
+        """Creation failed tasks are kept three days, then ended (as the reference service does)."""
+        now = now or datetime.now()
+        cutoff = now - CREATION_FAILED_RETENTION
+        with self.session_scope() as s:
+            rows = s.execute(
+                select(TaskRow).where(TaskRow.status == Status.CREATION_FAILED.value, TaskRow.status_changed_at <= cutoff)
+            ).scalars().all()
+            for r in rows:
+                r.status, r.status_changed_at, r.updated_at = Status.ENDED.value, now, now
+            return [r.name for r in rows]
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, indent=2, default=str, ensure_ascii=False)
