@@ -22,8 +22,8 @@ ENGINES = ("mysql",)
 MAX_TAGS = 20
 MAX_WINDOWS = 3
 DESCRIPTION_FORBIDDEN = "!=<>'&\"\\"
-NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{3,49}$")
-TAG_KEY_RE = re.compile(r"^[A-Za-z0-9_.:/=+@-]{1,128}$")
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{3,49}\Z")  # \Z: `$` lets a trailing newline through
+TAG_KEY_RE = re.compile(r"^[A-Za-z0-9_.:/=+@-]{1,128}\Z")
 SYSTEM_DATABASES = frozenset({"mysql", "sys", "information_schema", "performance_schema"})
 
 SPEC_KEYS = {
@@ -183,14 +183,15 @@ def check_choice(value: Any, allowed: tuple[str, ...]) -> str | None:
 def check_host(value: Any) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return "required: an IP address or domain name"
-    if len(value) > 253 or not re.match(r"^[A-Za-z0-9.:_\-\[\]%]+$", value):
+    if len(value) > 253 or not re.match(r"^[A-Za-z0-9.:_\-\[\]%]+\Z", value):
         return "must be an IP address or domain name (letters, digits, '.', '-', ':' only, at most 253)"
     return None
 
 
 def check_port(value: Any) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, str) and value.strip().isdigit():
+        # ASCII digits only: str.isdigit() also accepts "²", which int() then rejects with a traceback
+        if isinstance(value, str) and re.fullmatch(r"[0-9]{1,6}", value.strip()):
             value = int(value)
         else:
             return "must be a whole number from 1 to 65535"
@@ -222,7 +223,7 @@ def check_max_mb_s(value: Any) -> str | None:
 
 
 def parse_clock(value: Any) -> time | None:
-    if not isinstance(value, str) or not re.match(r"^\d{2}:\d{2}$", value):
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9]{2}:[0-9]{2}", value):
         return None
     h, m = int(value[:2]), int(value[3:])
     if h == 24 and m == 0:
@@ -297,11 +298,8 @@ def _parse_endpoint(
     if not isinstance(raw, dict):
         errors.append(FieldError(side, "must be an object with host, port, user, password or password_env, tls"))
         return None
-    unknown = sorted(set(raw) - CONNECTION_KEYS)
-    if unknown:
-        errors.append(
-            FieldError(side, f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(CONNECTION_KEYS))}")
-        )
+    for key in sorted(set(raw) - CONNECTION_KEYS, key=str):
+        errors.append(FieldError(f"{side}.{key}", f"unknown key; allowed: {', '.join(sorted(CONNECTION_KEYS))}"))
     before = len(errors)
     host = raw.get("host")
     port = raw.get("port", 3306)
@@ -364,9 +362,9 @@ def parse_spec(
     errors: list[FieldError] = []
     if not isinstance(raw, dict):
         raise SpecInvalid([FieldError("(spec)", "must be a JSON object")])
-    unknown = sorted(set(raw) - SPEC_KEYS)
-    if unknown:
-        errors.append(FieldError("(spec)", f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(SPEC_KEYS))}"))
+    # Each unknown key is its own error whose field is that key, so a typo like "sorce" is named.
+    for key in sorted(set(raw) - SPEC_KEYS, key=str):
+        errors.append(FieldError(str(key), f"unknown key; allowed: {', '.join(sorted(SPEC_KEYS))}"))
     for key in sorted(SPEC_KEYS - OPTIONAL_SPEC_KEYS - set(raw)):
         errors.append(FieldError(key, "required"))
 
@@ -465,12 +463,26 @@ def parse_spec(
     )
 
 
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json.load silently keeps the last of two equal keys, which would drop a tag or a setting.
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise SpecInvalid([FieldError("--spec", f"key {key!r} appears twice in one object; keys must be unique")])
+        seen[key] = value
+    return seen
+
+
 def load_spec_file(path: str, **kwargs: Any) -> TaskSpec:
     try:
         with open(path, encoding="utf-8") as fh:
-            raw = json.load(fh)
+            raw = json.load(fh, object_pairs_hook=_no_duplicate_keys)
     except FileNotFoundError:
         raise SpecInvalid([FieldError("--spec", f"no such file: {path}")]) from None
     except json.JSONDecodeError as exc:
         raise SpecInvalid([FieldError("--spec", f"not valid JSON: {exc.msg} at line {exc.lineno}")]) from None
+    except UnicodeDecodeError:
+        raise SpecInvalid([FieldError("--spec", f"{path} is not UTF-8 text (a JSON spec file is expected)")]) from None
+    except OSError as exc:  # a directory, no permission, ...
+        raise SpecInvalid([FieldError("--spec", f"cannot read {path}: {exc.strerror or exc}")]) from None
     return parse_spec(raw, **kwargs)
