@@ -32,8 +32,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import relationship as orm_relationship  # TaskRow has a column named relationship
 
 from engine.errors import FieldError, SpecInvalid, StoreError, TaskNotFound
 from engine.spec import Endpoint, FlowControl, TaskSpec, TimeWindow
@@ -96,7 +97,7 @@ class TaskRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=datetime.now)
     status_changed_at: Mapped[datetime] = mapped_column(DateTime, default=datetime.now)
 
-    tags: Mapped[list[TagRow]] = relationship(cascade="all, delete-orphan", order_by="TagRow.id")
+    tags: Mapped[list[TagRow]] = orm_relationship(cascade="all, delete-orphan", order_by="TagRow.id")
 
 
 class TagRow(Base):
@@ -294,7 +295,10 @@ class Store:
 
     def __init__(self, home: str | os.PathLike[str]):
         self.home = Path(home)
-        self.home.mkdir(parents=True, exist_ok=True)
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot use {self.home} as DRS home: {exc.strerror or exc}") from None
         self.path = self.home / STORE_FILE
         self._engine = create_engine(
             f"sqlite:///{self.path}",
@@ -320,7 +324,10 @@ class Store:
     # -- schema ---------------------------------------------------------------------------------
     def _open_schema(self) -> None:
         try:
-            with self._engine.begin() as conn:
+            with self._engine.connect() as conn:
+                # Write-lock first: two processes (GUI and `drs`) opening a new home at once must not
+                # both see "no schema" and both create it.
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
                 existing = set(self._engine.dialect.get_table_names(conn))
                 if existing and "meta" not in existing:
                     raise StoreError(f"{self.path} is not a DRS Desktop task store (no schema version)")
@@ -338,7 +345,8 @@ class Store:
                 Base.metadata.create_all(conn)
                 if "meta" not in existing:
                     conn.execute(MetaRow.__table__.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
-        except OperationalError as exc:
+                conn.commit()
+        except DBAPIError as exc:  # locked for too long, not an SQLite file at all, damaged, ...
             raise StoreError(f"cannot open task store {self.path}: {exc.orig}") from None
 
     @contextmanager
