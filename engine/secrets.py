@@ -10,6 +10,8 @@ import json
 import os
 import stat
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import keyring
@@ -19,10 +21,25 @@ from cryptography.fernet import Fernet, InvalidToken
 from engine.errors import SecretStoreError
 from engine.spec import Secret
 
+try:
+    import fcntl
+except ImportError:  # Windows: the OS keyring is used there; only threads of one process are serialized
+    fcntl = None  # type: ignore[assignment]
+
 SERVICE = "drs-desktop"
 SIDES = ("source", "target")
 KEY_FILE = "secrets.key"
 SECRETS_FILE = "secrets.enc"
+LOCK_FILE = "secrets.lock"
+
+# One lock per secrets file for the whole process: the GUI and its workers may each hold a SecretStore.
+_FILE_LOCKS: dict[Path, threading.Lock] = {}
+_FILE_LOCKS_GUARD = threading.Lock()
+
+
+def _process_lock(path: Path) -> threading.Lock:
+    with _FILE_LOCKS_GUARD:
+        return _FILE_LOCKS.setdefault(path.resolve(), threading.Lock())
 
 
 def _os_keyring_usable() -> bool:
@@ -48,7 +65,21 @@ class EncryptedFileBackend:
         self.home = home
         self.key_path = home / KEY_FILE
         self.data_path = home / SECRETS_FILE
-        self._lock = threading.Lock()
+        self.lock_path = home / LOCK_FILE
+        self._lock = _process_lock(self.data_path)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Serialize read-modify-write of the file across threads and processes (GUI and `drs`)."""
+        with self._lock:
+            self.home.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                if fcntl is not None:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)  # releases the flock
 
     def _fernet(self) -> Fernet:
         if not self.key_path.exists():
@@ -72,25 +103,25 @@ class EncryptedFileBackend:
             ) from None
 
     def _save(self, f: Fernet, data: dict[str, str]) -> None:
-        tmp = self.data_path.with_suffix(".tmp")
+        tmp = self.data_path.with_suffix(f".{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(f.encrypt(json.dumps(data).encode()))
         os.replace(tmp, self.data_path)
 
     def get(self, user: str) -> str | None:
-        with self._lock:
+        with self._locked():
             return self._load(self._fernet()).get(user)
 
     def set(self, user: str, password: str) -> None:
-        with self._lock:
+        with self._locked():
             f = self._fernet()
             data = self._load(f)
             data[user] = password
             self._save(f, data)
 
     def delete(self, user: str) -> None:
-        with self._lock:
+        with self._locked():
             f = self._fernet()
             data = self._load(f)
             if data.pop(user, None) is not None:
@@ -108,10 +139,8 @@ class KeyringBackend:
         keyring.set_password(SERVICE, user, password)
 
     def delete(self, user: str) -> None:
-        try:
+        with suppress(keyring.errors.PasswordDeleteError):
             keyring.delete_password(SERVICE, user)
-        except keyring.errors.PasswordDeleteError:
-            pass
 
 
 class SecretStore:
@@ -154,7 +183,5 @@ class SecretStore:
 
     def delete_task(self, task: str) -> None:
         for side in SIDES:
-            try:
+            with suppress(keyring.errors.KeyringError):
                 self._backend.delete(self._user(task, side))
-            except keyring.errors.KeyringError:
-                pass
