@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -205,6 +206,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("drs: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug or a broken environment: one line for the user, not a traceback
+        if os.environ.get("DRS_DEBUG"):
+            raise
+        print(f"drs: unexpected error ({type(exc).__name__}): {exc} (set DRS_DEBUG=1 for details)", file=sys.stderr)
+        return EXIT_FAILURE
 
 
 if __name__ == "__main__":
