@@ -1,0 +1,80 @@
+"""What the wizard asks the database servers (test a connection, list databases, pre-check, parameters).
+
+Kept behind one small class so the pages never import a driver, and so the screenshot script can show
+the pages filled with canned results without servers. Every method runs on a TaskManager thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from engine.connect import ServerInfo, connect, server_info, user_databases
+from engine.spec import Endpoint, TaskSpec
+
+ProgressFn = Callable[[int, int, str], None]
+
+
+class WizardBackend:
+    """The interface the pages use; EngineBackend is the real one."""
+
+    def test_connection(self, endpoint: Endpoint) -> ServerInfo:
+        raise NotImplementedError
+
+    def database_sizes(self, endpoint: Endpoint) -> list[tuple[str, int]]:
+        """User databases of a server with their size in bytes (data + indexes), by name."""
+        raise NotImplementedError
+
+    def run_prechecks(self, spec: TaskSpec, on_progress: ProgressFn, stop: threading.Event) -> list[Any]:
+        raise NotImplementedError
+
+    def compare_params(self, spec: TaskSpec) -> list[Any]:
+        raise NotImplementedError
+
+    def apply_params(self, spec: TaskSpec, names: list[str]) -> list[Any]:
+        raise NotImplementedError
+
+
+class EngineBackend(WizardBackend):
+    """The real servers, through engine.connect, engine.precheck and engine.params."""
+
+    def test_connection(self, endpoint: Endpoint) -> ServerInfo:
+        conn = connect(endpoint, connect_timeout=8, read_timeout=30)
+        try:
+            return server_info(conn)
+        finally:
+            conn.close()
+
+    def database_sizes(self, endpoint: Endpoint) -> list[tuple[str, int]]:
+        conn = connect(endpoint, connect_timeout=8, read_timeout=120)
+        try:
+            names = user_databases(conn)
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT TABLE_SCHEMA, COALESCE(SUM(DATA_LENGTH + INDEX_LENGTH), 0) "
+                    "FROM information_schema.TABLES GROUP BY TABLE_SCHEMA"
+                )
+                sizes = {_text(schema): int(size or 0) for schema, size in cur.fetchall()}
+        finally:
+            conn.close()
+        return [(name, sizes.get(name, 0)) for name in names]
+
+    def run_prechecks(self, spec: TaskSpec, on_progress: ProgressFn, stop: threading.Event) -> list[Any]:
+        from engine.precheck import run_prechecks  # lands beside the wizard; imported when used
+
+        return run_prechecks(spec, on_progress=on_progress, stop=stop)
+
+    def compare_params(self, spec: TaskSpec) -> list[Any]:
+        from engine.params import compare_params
+
+        return compare_params(spec)
+
+    def apply_params(self, spec: TaskSpec, names: list[str]) -> list[Any]:
+        from engine.params import apply_params
+
+        return apply_params(spec, names)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes | bytearray) else str(value)
