@@ -1,0 +1,70 @@
+"""Flow control for the initial copy: caps the bytes read per second from the service database.
+
+One Throttle is shared by every reader; it books each read on a common schedule and makes the
+reader wait until the schedule says the bytes were allowed (virtual scheduling, like a token bucket).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from engine.spec import FlowControl
+
+# Reads may run this far ahead of the schedule without waiting, so small reads are not slowed by
+# sleeps shorter than the scheduler could honour anyway.
+BURST_SECONDS = 0.25
+
+
+class Throttle:
+    """`consume(n)` after reading n bytes from the source; blocks while over the configured rate."""
+
+    def __init__(
+        self,
+        flow: FlowControl | None,
+        now: Callable[[], datetime] = datetime.now,
+        sleep: Callable[[float], object] = time.sleep,
+        burst_seconds: float = BURST_SECONDS,
+    ):
+        self._flow = flow
+        self._now = now
+        self._sleep = sleep
+        self._burst = burst_seconds
+        self._lock = threading.Lock()
+        self._booked_until: float | None = None  # the schedule: when the bytes read so far are allowed
+        self.bytes_consumed = 0
+        self.sleep_requested = 0.0
+
+    @property
+    def flow(self) -> FlowControl | None:
+        return self._flow
+
+    def limit_now(self) -> int | None:
+        """Bytes per second allowed right now (None: unlimited)."""
+        if self._flow is None:
+            return None
+        return self._flow.limit_at(self._now().time())
+
+    def consume(self, nbytes: int) -> None:
+        if nbytes <= 0:
+            return
+        with self._lock:
+            self.bytes_consumed += nbytes
+            if self._flow is None:
+                return
+            now = self._now()
+            limit = self._flow.limit_at(now.time())
+            if not limit:
+                # Outside the windows: unlimited, and the debt of a window does not carry over.
+                self._booked_until = None
+                return
+            t = now.timestamp()
+            start = t if self._booked_until is None else max(self._booked_until, t)
+            self._booked_until = start + nbytes / limit
+            delay = self._booked_until - t - self._burst
+            if delay <= 0:
+                return
+            self.sleep_requested += delay
+        self._sleep(delay)
