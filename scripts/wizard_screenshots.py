@@ -30,7 +30,14 @@ from engine.spec import Endpoint, TaskSpec  # noqa: E402
 from engine.tasks import TaskService  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
-NAMES = ("wizard-1-task", "wizard-2-connections", "wizard-3-configure", "wizard-4-check", "wizard-5-params", "wizard-6-start")
+NAMES = (
+    "wizard-1-task",
+    "wizard-2-connections",
+    "wizard-3-configure",
+    "wizard-4-check",
+    "wizard-5-params",
+    "wizard-6-start",
+)
 
 
 # ---- CANNED results: for display only, used when no servers are given ---------------------------
@@ -65,9 +72,19 @@ class CannedApply:
 CANNED_CHECKS = [
     CannedCheck("Service database connectivity", "passed", "connected as drs (MariaDB 10.11.6)", ""),
     CannedCheck("DR database connectivity", "passed", "connected as drs (MariaDB 10.11.6)", ""),
-    CannedCheck("Service account privileges", "passed", "SELECT, RELOAD, REPLICATION SLAVE, REPLICATION CLIENT granted", ""),
+    CannedCheck(
+        "Service account privileges",
+        "passed",
+        "SELECT, RELOAD, REPLICATION SLAVE, REPLICATION CLIENT granted",
+        "",
+    ),
     CannedCheck("DR account privileges", "passed", "ALL PRIVILEGES granted", ""),
-    CannedCheck("Binary log enabled, ROW, FULL image", "passed", "log_bin=ON, binlog_format=ROW, binlog_row_image=FULL", ""),
+    CannedCheck(
+        "Binary log enabled, ROW, FULL image",
+        "passed",
+        "log_bin=ON, binlog_format=ROW, binlog_row_image=FULL",
+        "",
+    ),
     CannedCheck("Binary log retention", "passed", "expire_logs_days=7", ""),
     CannedCheck("server_id differs", "passed", "service 101, DR 202", ""),
     CannedCheck("Versions", "passed", "DR 10.11 is not older than service 10.11", ""),
@@ -78,7 +95,9 @@ CANNED_CHECKS = [
         "Add a primary key, or confirm to go on",
         "no_pk",
     ),
-    CannedCheck("DR database names not in use", "passed", "orders, crm are empty or absent on the DR side", ""),
+    CannedCheck(
+        "DR database names not in use", "passed", "orders, crm are empty or absent on the DR side", ""
+    ),
 ]
 CANNED_PARAMS = [
     CannedParam("character_set_server", "common", "utf8mb4", "utf8mb4", True, False),
@@ -149,13 +168,22 @@ def main(argv: list[str] | None = None) -> int:
         "description": "Orders and CRM, DR copy in the second data centre",
         "relationship": "standby",
         "network": "public",
-        "source": endpoint_arg(args.source) if real else {"host": "db-main.example.net", "port": 3306, "user": "drs", "password": "not-a-real-password"},
-        "target": endpoint_arg(args.target) if real else {"host": "db-dr.example.net", "port": 3306, "user": "drs", "password": "not-a-real-password"},
-        "flow_control": {"max_mb_s": 80, "windows": [{"start": "01:00", "end": "06:00"}, {"start": "20:00", "end": "23:00"}]},
+        "source": endpoint_arg(args.source)
+        if real
+        else {"host": "db-main.example.net", "port": 3306, "user": "drs", "password": "not-a-real-password"},
+        "target": endpoint_arg(args.target)
+        if real
+        else {"host": "db-dr.example.net", "port": 3306, "user": "drs", "password": "not-a-real-password"},
+        "flow_control": {
+            "max_mb_s": 80,
+            "windows": [{"start": "01:00", "end": "06:00"}, {"start": "20:00", "end": "23:00"}],
+        },
         "migrate_definer": True,
         "tags": {"team": "dba", "env": "production"},
     }
-    wizard = CreateTaskWizard(service, taskman, prefill=prefill, backend=EngineBackend() if real else CannedBackend())
+    wizard = CreateTaskWizard(
+        service, taskman, prefill=prefill, backend=EngineBackend() if real else CannedBackend()
+    )
     wizard.resize(wizard.minimumSize())
     wizard.show()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -180,19 +208,29 @@ def main(argv: list[str] | None = None) -> int:
     check = wizard.check_page
     for row, result in enumerate(check.model.results):
         if result.result == "confirm":
-            check.model.setData(check.model.index(row, 0), Qt.CheckState.Checked, Qt.ItemDataRole.CheckStateRole)
+            check.model.setData(
+                check.model.index(row, 0), Qt.CheckState.Checked, Qt.ItemDataRole.CheckStateRole
+            )
     shoot(3)
     wizard.next()
     settle(app, taskman)
     params = wizard.params_page
     for row, p in enumerate(params.model.rows[:]):
         if not p.consistent and p.name == "max_allowed_packet":
-            params.model.setData(params.model.index(row, 0), Qt.CheckState.Checked, Qt.ItemDataRole.CheckStateRole)
+            params.model.setData(
+                params.model.index(row, 0), Qt.CheckState.Checked, Qt.ItemDataRole.CheckStateRole
+            )
     if not real:
         params.show_apply_results(
             [
                 CannedApply("max_connections", True, "300", "", None),
-                CannedApply("innodb_log_file_size", False, None, "read-only variable", "innodb_log_file_size = 268435456"),
+                CannedApply(
+                    "innodb_log_file_size",
+                    False,
+                    None,
+                    "read-only variable",
+                    "innodb_log_file_size = 268435456",
+                ),
             ]
         )
     shoot(4)
