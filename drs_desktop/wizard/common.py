@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtWidgets import QLabel, QLayout, QVBoxLayout, QWidget
 
 ERROR_COLOUR = "#b00020"
 OK_COLOUR = "#1b7f3b"
@@ -82,3 +82,16 @@ def error_text(exc: BaseException) -> str:
     if isinstance(exc, DrsError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
+
+
+def with_error(field: QWidget | QLayout, error: ErrorLabel) -> QVBoxLayout:
+    """A field with its error line right under it (a form row of its own would leave a gap)."""
+    box = QVBoxLayout()
+    box.setSpacing(2)
+    box.setContentsMargins(0, 0, 0, 0)
+    if isinstance(field, QLayout):
+        box.addLayout(field)
+    else:
+        box.addWidget(field)
+    box.addWidget(error)
+    return box

@@ -126,7 +126,9 @@ class ConfigurePage(QWizardPage):
         # Room for exactly the three ranges allowed, without a scroll bar.
         row_height = self.window_view.fontMetrics().height() + 8
         self.window_view.verticalHeader().setDefaultSectionSize(row_height)
-        self.window_view.setFixedHeight(self.window_view.horizontalHeader().sizeHint().height() + 3 * row_height + 4)
+        self.window_view.setFixedHeight(
+            self.window_view.horizontalHeader().sizeHint().height() + 3 * row_height + 4
+        )
         self.add_window_button = QPushButton("Add range")
         self.remove_window_button = QPushButton("Remove range")
         buttons = QVBoxLayout()

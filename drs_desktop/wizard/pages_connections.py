@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from drs_desktop.wizard.common import MASK, ErrorLabel, StatusLabel, error_text
+from drs_desktop.wizard.common import MASK, ErrorLabel, StatusLabel, error_text, with_error
 from engine.spec import Endpoint, Secret, check_host, check_password, check_port, check_user
 
 AGREEMENT = (
@@ -55,24 +55,20 @@ class EndpointBox(QGroupBox):
         self.host_edit = QLineEdit()
         self.host_edit.setPlaceholderText("IP address or domain name")
         self.host_error = ErrorLabel()
-        form.addRow("Host or domain name:", self.host_edit)
-        form.addRow("", self.host_error)
+        form.addRow("Host or domain name:", with_error(self.host_edit, self.host_error))
         self.port_spin = QSpinBox()
         # The range lets 0 be typed so the spec's own port rule (1-65535) can say what is wrong.
         self.port_spin.setRange(0, 65535)
         self.port_spin.setValue(3306)
         self.port_error = ErrorLabel()
-        form.addRow("Port:", self.port_spin)
-        form.addRow("", self.port_error)
+        form.addRow("Port:", with_error(self.port_spin, self.port_error))
         self.user_edit = QLineEdit()
         self.user_error = ErrorLabel()
-        form.addRow("Database user:", self.user_edit)
-        form.addRow("", self.user_error)
+        form.addRow("Database user:", with_error(self.user_edit, self.user_error))
         self.password_edit = QLineEdit()
         self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.password_error = ErrorLabel()
-        form.addRow("Password:", self.password_edit)
-        form.addRow("", self.password_error)
+        form.addRow("Password:", with_error(self.password_edit, self.password_error))
 
         test_row = QHBoxLayout()
         self.test_button = QPushButton("Test Connection")

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from drs_desktop.wizard.common import ErrorLabel
+from drs_desktop.wizard.common import ErrorLabel, with_error
 from engine.errors import SpecInvalid
 from engine.spec import MAX_TAGS, check_description, check_name, check_tags, parse_spec
 
@@ -68,14 +68,15 @@ class TaskPage(QWizardPage):
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("e.g. orders-dr (4-50 characters, letter first)")
         self.name_error = ErrorLabel()
-        form.addRow(self._label("Task &name:", self.name_edit), self.name_edit)
-        form.addRow("", self.name_error)
+        form.addRow(self._label("Task &name:", self.name_edit), with_error(self.name_edit, self.name_error))
 
         self.description_edit = QLineEdit()
         self.description_edit.setPlaceholderText("optional, up to 256 characters")
         self.description_error = ErrorLabel()
-        form.addRow(self._label("&Description:", self.description_edit), self.description_edit)
-        form.addRow("", self.description_error)
+        form.addRow(
+            self._label("&Description:", self.description_edit),
+            with_error(self.description_edit, self.description_error),
+        )
 
         self.standby_radio = QRadioButton("This side as &standby (the DR database is the one you manage)")
         self.active_radio = QRadioButton("This side as &active (the service database is the one you manage)")
@@ -131,9 +132,8 @@ class TaskPage(QWizardPage):
         tls_layout.addWidget(self.ca_browse)
         self.tls_label = QLabel("&TLS (SSL):")
         self.tls_label.setBuddy(self.tls_combo)
-        form.addRow(self.tls_label, self.tls_row)
         self.ca_error = ErrorLabel()
-        form.addRow("", self.ca_error)
+        form.addRow(self.tls_label, with_error(self.tls_row, self.ca_error))
 
         self.access_edit = QLineEdit("Read-only")
         self.access_edit.setEnabled(False)
@@ -165,9 +165,8 @@ class TaskPage(QWizardPage):
         tags_row = QHBoxLayout()
         tags_row.addWidget(self.tag_view, 1)
         tags_row.addLayout(tag_buttons)
-        form.addRow(f"Tags (up to {MAX_TAGS}):", tags_row)
         self.tags_error = ErrorLabel()
-        form.addRow("", self.tags_error)
+        form.addRow(f"Tags (up to {MAX_TAGS}):", with_error(tags_row, self.tags_error))
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
