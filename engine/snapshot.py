@@ -107,7 +107,11 @@ class Column:
 
     @property
     def literal_sql(self) -> str:
-        """Server-side expression: this column's value as an SQL literal, 'NULL' for NULL."""
+        """Server-side expression: this column's value as an SQL literal, 'NULL' for NULL.
+
+        Never IFNULL around a function: HEX() of a value over max_allowed_packet returns NULL, which
+        must stay NULL (so the row is re-read raw) instead of turning into the literal NULL.
+        """
         c = quote_ident(self.name)
         kind = self.kind
         if kind == "number":  # exact in text form (DOUBLE prints the shortest round-trip digits)
@@ -117,12 +121,12 @@ class Column:
         if kind == "bit":
             return f"IFNULL({c}+0,'NULL')"
         if kind in ("temporal", "quoted"):
-            return f"IFNULL(CONCAT('''',{c},''''),'NULL')"
+            return f"IF({c} IS NULL,'NULL',CONCAT('''',{c},''''))"
         if kind == "text":
-            return f"IFNULL(CONCAT('_{self.charset or 'utf8mb4'} X''',HEX({c}),''''),'NULL')"
+            return f"IF({c} IS NULL,'NULL',CONCAT('_{self.charset or 'utf8mb4'} X''',HEX({c}),''''))"
         if kind == "geometry":
-            return f"IFNULL(CONCAT('ST_GeomFromWKB(X''',HEX(ST_AsWKB({c})),''',',ST_SRID({c}),')'),'NULL')"
-        return f"IFNULL(CONCAT('X''',HEX({c}),''''),'NULL')"
+            return f"IF({c} IS NULL,'NULL',CONCAT('ST_GeomFromWKB(X''',HEX(ST_AsWKB({c})),''',',ST_SRID({c}),')'))"
+        return f"IF({c} IS NULL,'NULL',CONCAT('X''',HEX({c}),''''))"
 
     @property
     def raw_sql(self) -> str:
@@ -369,6 +373,12 @@ def _key_after(key: Sequence[str], last: Sequence[bytes]) -> str:
     return f"{cols[0]} >= {vals[0]} AND {rest(0)}"
 
 
+def _tuple_sql(columns: Sequence[Column]) -> str:
+    """The row as '(v1,v2,...)'. CONCAT, not CONCAT_WS: a value over the packet size comes back NULL
+    and must make the whole row NULL (detected and re-read), never vanish from the tuple."""
+    return "CONCAT('('," + ",',',".join(c.literal_sql for c in columns) + ",')')"
+
+
 def _split_tuples(data: bytes, limit: int) -> list[bytes]:
     """Cut '(..),(..),..' into pieces under `limit` at tuple boundaries (no literal contains '),(')."""
     pieces = []
@@ -408,10 +418,9 @@ class _Copier:
         self.batches: queue.Queue[Batch | None] = queue.Queue(maxsize=QUEUE_PER_WRITER * self.n_writers)
         self.work: queue.Queue[tuple[TableState, int | None, int | None]] = queue.Queue()
         flow_cap = max(64 * 1024, throttle.flow.max_mb_s * 1024 * 1024 // 4) if throttle.flow else CHUNK_BYTES
-        self.chunk_bytes = min(
-            CHUNK_BYTES, flow_cap, max(64 * 1024, min(target_packet, snap.max_packet) // 4)
-        )
-        self.batch_limit = max(self.chunk_bytes, min(2 * CHUNK_BYTES, target_packet - 64 * 1024))
+        # An INSERT batch must fit the DR side's packet; a chunk must fit the source's (GROUP_CONCAT).
+        self.batch_limit = min(2 * CHUNK_BYTES, target_packet - min(4096, target_packet // 8))
+        self.chunk_bytes = max(1024, min(CHUNK_BYTES, flow_cap, self.batch_limit, snap.max_packet // 4))
         self.target_packet = target_packet
         self.gc_limit = snap.info.is_mariadb and snap.info.major_minor >= (10, 3)
         for t in sorted(tables, key=lambda t: -t.bytes_estimate):
@@ -511,7 +520,7 @@ class _Copier:
             self._send(table, prefix + b",".join(rows[start:]), len(rows) - start)
 
     def _send(self, table: TableState, sql: bytes, nrows: int) -> None:
-        if len(sql) > self.target_packet:
+        if len(sql) > self.batch_limit:
             raise ReplicationError(
                 f"copying table {table.label}: a row is larger than max_allowed_packet on the DR database "
                 f"({len(sql)} bytes as SQL; raise max_allowed_packet there)"
@@ -528,9 +537,10 @@ class _Copier:
         order = ", ".join(quote_ident(k) for k in table.key)
         source = f"{qualified(table.db, table.name)} FORCE INDEX ({quote_ident(table.key_index)})"
         key_lits = [c.literal_sql for c in table.key_columns]
-        tuple_sql = "CONCAT('(',CONCAT_WS(','," + ",".join(c.literal_sql for c in table.columns) + "),')')"
-        avg = max(1, table.bytes_estimate // max(1, table.rows_estimate))
-        n = max(MIN_CHUNK_ROWS, min(MAX_CHUNK_ROWS, self.chunk_bytes // avg))
+        tuple_sql = _tuple_sql(table.columns)
+        # information_schema's sizes can be far off (fresh tables): a small first chunk, then the
+        # chunks adapt to the row size actually read.
+        n = MIN_CHUNK_ROWS
         last: list[bytes] | None = None
         while True:
             if self.stop.is_set() or self.abort.is_set():
@@ -539,7 +549,7 @@ class _Copier:
             inner_keys = ", ".join(f"{quote_ident(k)} AS _k{i}" for i, k in enumerate(table.key))
             desc = ", ".join(f"_k{i} DESC" for i in range(len(table.key)))
             asc = ", ".join(f"_k{i}" for i in range(len(table.key)))
-            kl = "CONCAT_WS(','," + ",".join(key_lits) + ")"
+            kl = "CONCAT(" + ",',',".join(key_lits) + ")"
             last_key = (
                 f"GROUP_CONCAT(_kl ORDER BY {desc} LIMIT 1)"
                 if self.gc_limit
@@ -593,7 +603,7 @@ class _Copier:
     def _read_stream(self, conn: pymysql.connections.Connection, table: TableState) -> None:
         """A table without a usable key: one unordered scan, batched as it arrives."""
         if table.server_format:
-            select = "CONCAT('(',CONCAT_WS(','," + ",".join(c.literal_sql for c in table.columns) + "),')')"
+            select = _tuple_sql(table.columns)
         else:
             select = ", ".join(c.raw_sql for c in table.columns)
         cur = conn.cursor(pymysql.cursors.SSCursor)

@@ -33,6 +33,7 @@ class Throttle:
         self._sleep = sleep
         self._burst = burst_seconds
         self._lock = threading.Lock()
+        self._epoch: datetime | None = None
         self._booked_until: float | None = None  # the schedule: when the bytes read so far are allowed
         self.bytes_consumed = 0
         self.sleep_requested = 0.0
@@ -60,7 +61,10 @@ class Throttle:
                 # Outside the windows: unlimited, and the debt of a window does not carry over.
                 self._booked_until = None
                 return
-            t = now.timestamp()
+            # seconds since the first read: small floats, so the schedule does not drift by rounding
+            if self._epoch is None:
+                self._epoch = now
+            t = (now - self._epoch).total_seconds()
             start = t if self._booked_until is None else max(self._booked_until, t)
             self._booked_until = start + nbytes / limit
             delay = self._booked_until - t - self._burst
