@@ -10,6 +10,7 @@ import json
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -75,6 +76,25 @@ def test_happy_path_every_item_passes(dbs: ServerPair) -> None:
     assert "latin1_swedish_ci" in results["collations"].reason
     assert all(r.fix == "" for r in results.values())
     assert set(results["versions"].to_json()) >= {"item", "result", "reason", "fix"}
+
+
+def test_progress_reported_and_stop_honoured(dbs: ServerPair) -> None:
+    spec = parse_spec(make_spec(dbs))
+    seen: list[tuple[int, int, str]] = []
+    stop = threading.Event()
+
+    def on_progress(done: int, total: int, item: str) -> None:
+        seen.append((done, total, item))
+        if done == 3:
+            stop.set()
+
+    results = run_prechecks(spec, on_progress=on_progress, stop=stop)
+    assert [r.key for r in results] == KEYS[:4]  # the item running when stop came still finishes
+    assert seen[0] == (0, len(KEYS), "connecting")
+    assert seen[1:] == [(i, len(KEYS), REGISTRY[i].name) for i in range(4)]
+    seen.clear()
+    assert len(run_prechecks(spec, on_progress=on_progress)) == len(KEYS)
+    assert seen[-1] == (len(KEYS), len(KEYS), "")
 
 
 def test_misconfigured_binlog_and_server_settings(dbs: ServerPair) -> None:
