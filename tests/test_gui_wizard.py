@@ -124,7 +124,8 @@ def wait_databases(qtbot, wiz) -> None:
 
 def wait_checks(qtbot, wiz) -> None:
     page = wiz.check_page
-    qtbot.waitUntil(lambda: not page.running and page.model.rowCount() > 0, timeout=PAGE_WAIT_MS)
+    qtbot.waitUntil(lambda: not page.running, timeout=PAGE_WAIT_MS)
+    assert page.model.rowCount() > 0, page.status.text()
 
 
 def confirm_all(qtbot, wiz) -> None:
@@ -226,7 +227,8 @@ def test_dba_creates_a_task_through_every_page(qtbot, dbs, home, memory_keyring,
 
     # Page 5: parameters are compared; differences never block
     page5 = wiz.params_page
-    qtbot.waitUntil(lambda: page5.busy_count == 0 and page5.model.rowCount() > 0, timeout=PAGE_WAIT_MS)
+    qtbot.waitUntil(lambda: page5.busy_count == 0, timeout=PAGE_WAIT_MS)
+    assert page5.model.rowCount() > 0, page5.status.text()
     names = {r.name for r in page5.model.rows}
     assert "max_allowed_packet" in names or "character_set_server" in names
     click_next(qtbot, wiz)
@@ -425,6 +427,40 @@ def test_configure_fields_block_next_with_their_message(qtbot, dbs, open_wizard)
     page.db_view.setCurrentIndex(page.db_model.index(0, 0))
     qtbot.keyClick(page.db_view, Qt.Key.Key_Space)
     assert "at least one database" in page.db_error.text() and not next_button(wiz).isEnabled()
+
+
+# ---- parameters ----------------------------------------------------------------------------------
+def test_apply_copies_a_differing_parameter_to_the_dr_database(qtbot, dbs, open_wizard):
+    (before,) = dbs.target.sql("SELECT @@GLOBAL.max_connections")[0]
+    (wanted,) = dbs.source.sql("SELECT @@GLOBAL.max_connections")[0]
+    dbs.target.sql(f"SET GLOBAL max_connections = {int(wanted) - 50}")
+    try:
+        wiz = open_wizard(prefilled(dbs))
+        click_next(qtbot, wiz)
+        pass_connections(qtbot, wiz)
+        wait_databases(qtbot, wiz)
+        click_next(qtbot, wiz)
+        wait_checks(qtbot, wiz)
+        confirm_all(qtbot, wiz)
+        click_next(qtbot, wiz)
+        page = wiz.params_page
+        qtbot.waitUntil(lambda: page.busy_count == 0, timeout=PAGE_WAIT_MS)
+        row = page.model.row_of("max_connections")
+        assert row >= 0 and not page.model.rows[row].consistent
+        assert next_button(wiz).isEnabled()  # differences never block
+        assert not page.apply_button.isEnabled()  # nothing ticked yet
+        page.view.setCurrentIndex(page.proxy.mapFromSource(page.model.index(row, 0)))
+        qtbot.keyClick(page.view, Qt.Key.Key_Space)
+        qtbot.mouseClick(page.apply_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(
+            lambda: page.busy_count == 0 and page.results_text.toPlainText() != "", timeout=PAGE_WAIT_MS
+        )
+        qtbot.waitUntil(lambda: page.busy_count == 0, timeout=PAGE_WAIT_MS)  # re-read after applying
+        assert f"max_connections: applied ({wanted})" in page.results_text.toPlainText()
+        assert page.model.rows[page.model.row_of("max_connections")].consistent
+        assert dbs.target.sql("SELECT @@GLOBAL.max_connections")[0][0] == wanted
+    finally:
+        dbs.target.sql(f"SET GLOBAL max_connections = {int(before)}")
 
 
 # ---- pre-checks ---------------------------------------------------------------------------------
