@@ -75,8 +75,8 @@ _SKIP_DDL = re.compile(
     re.I,
 )
 _TRIGGER = re.compile(
-    r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:DEFINER\s*=\s*\S+\s+)?TRIGGER\s+(?:IF\s+NOT\s+EXISTS\s+)?((?:`(?:[^`]|``)+`|[^\s.`]+)(?:\s*\.\s*(?:`(?:[^`]|``)+`|[^\s.`]+))?)",
-    re.I,
+    r"^\s*(?:SET\s+STATEMENT\s+.*?\s+FOR\s+)?CREATE\s+(?:OR\s+REPLACE\s+)?(?:DEFINER\s*=\s*\S+\s+)?TRIGGER\s+(?:IF\s+NOT\s+EXISTS\s+)?((?:`(?:[^`]|``)+`|[^\s.`]+)(?:\s*\.\s*(?:`(?:[^`]|``)+`|[^\s.`]+))?)",
+    re.I | re.S,
 )
 _DROP_TRIGGER = re.compile(
     r"^\s*DROP\s+TRIGGER\s+(?:IF\s+EXISTS\s+)?((?:`(?:[^`]|``)+`|[^\s.`;]+)(?:\s*\.\s*(?:`(?:[^`]|``)+`|[^\s.`;]+))?)",

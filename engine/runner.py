@@ -94,6 +94,7 @@ class TaskRunner:
         self.on_log = on_log
         self.parallel = parallel
         self._stop = threading.Event()
+        self._until: BinlogPosition | None = None
         self.position: BinlogPosition | None = None
         self.delay_seconds: float | None = None
 
@@ -121,6 +122,7 @@ class TaskRunner:
                     return store.get_task(self.name).status
             else:
                 return record.status
+        self._until = until
         store.update_task(
             self.name, runner_pid=os.getpid(), runner_heartbeat=datetime.now(), control_request=None
         )
@@ -142,6 +144,10 @@ class TaskRunner:
             self.on_log(entry)
 
     def _set_status(self, status: Status, phase: str, message: str | None = None, **fields) -> None:
+        if self._until is not None and status is not Status.FAILED:
+            # catching up for promote: the status stays Promoting
+            self.svc.store.update_task(self.name, phase=phase, **fields)
+            return
         self.svc.store.set_status(
             self.name, status, last_error=message if status is Status.FAILED else None, phase=phase, **fields
         )
@@ -164,6 +170,8 @@ class TaskRunner:
         record = self.svc.store.get_task(self.name)
         if record.control_request == "stop":
             return "stop"
+        if self._until is not None:
+            return None
         if record.status is Status.PAUSED or record.control_request == "pause":
             return "pause"
         if record.status not in RUNNING:
@@ -338,6 +346,8 @@ class TaskRunner:
                         raise item
                     if isinstance(item, Heartbeat):
                         caught_up = not batch and items.empty()
+                        if caught_up and self.position and position_key(item.position) > position_key(self.position):
+                            batch.append(Transaction(end=item.position))  # checkpoint only
                     elif isinstance(item, Transaction):
                         if item.is_ddl:
                             ddl = item

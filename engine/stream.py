@@ -166,7 +166,11 @@ class BinlogReader:
                         self.position = BinlogPosition(current_file, event.position, self.position.gtid)
                     continue
                 if isinstance(event, HeartbeatLogEvent):
-                    if not txn.changes:
+                    if not txn.changes and txn.gtid is None:
+                        # Sent only when the source has nothing more to send: every event before
+                        # this position has been read, so it is a safe checkpoint too.
+                        if stream.log_pos and stream.log_pos > self.position.pos and current_file == self.position.file:
+                            self.position = BinlogPosition(current_file, stream.log_pos, self.position.gtid)
                         yield Heartbeat(self.position, time.monotonic())
                     continue
                 end = BinlogPosition(current_file, stream.log_pos, None)

@@ -98,7 +98,12 @@ def assert_databases_identical(source: MariaDBServer, target: MariaDBServer, dat
         for table in tables:
             src = table_fingerprint(source, db, table)
             tgt = table_fingerprint(target, db, table)
-            assert src == tgt, f"{db}.{table}: {len(src)} rows on the service side, {len(tgt)} on the DR side, contents differ"
+            if src != tgt:
+                diffs = [(i, a, b) for i, (a, b) in enumerate(zip(src, tgt)) if a != b][:3]
+                cols = [
+                    [f"col{j}: {x!r} != {y!r}" for j, (x, y) in enumerate(zip(a, b)) if x != y] for _, a, b in diffs
+                ]
+                raise AssertionError(f"{db}.{table}: {len(src)} rows on the service side, {len(tgt)} on the DR side; first differences: {cols}")
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 60.0, interval: float = 0.1, what: str = "condition") -> object:
