@@ -99,9 +99,9 @@ def assert_databases_identical(source: MariaDBServer, target: MariaDBServer, dat
             src = table_fingerprint(source, db, table)
             tgt = table_fingerprint(target, db, table)
             if src != tgt:
-                diffs = [(i, a, b) for i, (a, b) in enumerate(zip(src, tgt)) if a != b][:3]
+                diffs = [(i, a, b) for i, (a, b) in enumerate(zip(src, tgt, strict=False)) if a != b][:3]
                 cols = [
-                    [f"col{j}: {x!r} != {y!r}" for j, (x, y) in enumerate(zip(a, b)) if x != y] for _, a, b in diffs
+                    [f"col{j}: {x!r} != {y!r}" for j, (x, y) in enumerate(zip(a, b, strict=False)) if x != y] for _, a, b in diffs
                 ]
                 raise AssertionError(f"{db}.{table}: {len(src)} rows on the service side, {len(tgt)} on the DR side; first differences: {cols}")
 
