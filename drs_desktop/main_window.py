@@ -1,0 +1,755 @@
+"""The DRS Desktop main window: the task table a DBA keeps open all day, its actions, and its workers.
+
+The store is read off the GUI thread (TaskManager) every few seconds and merged into the model;
+running tasks replicate in WorkerRegistry's QThreads; every action asks engine.status first.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, QObject, QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMenu,
+    QTableView,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.errors import DrsError
+from engine.status import ACTION_LABELS, Action, Status, allowed_actions
+from engine.store import DrLogEntry, TaskRecord
+from engine.tasks import TaskService
+
+from .dialogs import (
+    ConnectionDialog,
+    DeleteTaskDialog,
+    FailoverDialog,
+    FlowControlDialog,
+    PromoteProgressDialog,
+    SwitchoverDialog,
+    TaskDetailsDialog,
+    show_message,
+)
+from .task_model import Column, ProgressDelegate, TaskFilterProxy, TaskTableModel, load_icon
+from .taskman import TaskManager
+from .workers import WorkerRegistry
+
+WINDOW_TITLE = "DRS Desktop — Disaster Recovery Tasks"
+REFRESH_MS = 2000
+SCHEDULE_MS = 3000
+
+# Toolbar and menu order; icon file and shortcuts per action (QKeySequence objects need the QApplication,
+# so they are built with the actions).
+TASK_ACTIONS: list[tuple[Action, str, list[Any]]] = [
+    (Action.START, "start", []),
+    (Action.PAUSE, "pause", ["Ctrl+P"]),
+    (Action.RESUME, "resume", []),
+    (Action.RETRY, "retry", []),
+    (Action.MODIFY_CONNECTION, "connection", []),
+    (Action.MODIFY_FLOW_CONTROL, "flow", []),
+    (Action.PROMOTE, "promote", []),
+    (Action.DELETE, "delete", [QKeySequence.StandardKey.Delete]),
+    (Action.VIEW, "details", [Qt.Key.Key_Enter, Qt.Key.Key_Return]),
+]
+NO_SELECTION = "Select a task first"
+
+
+def describe_error(exc: BaseException) -> str:
+    """What the user reads: a DrsError's own message, else the exception type and text (no traceback)."""
+    if isinstance(exc, DrsError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+class _MessageRelay(QObject):
+    """Carries progress messages from a TaskManager job to the GUI thread."""
+
+    message = Signal(str)
+
+
+class MainWindow(QMainWindow):
+    refreshed = Signal()  # after each refresh has been merged into the model
+    actionDone = Signal(str, str)  # action value, task name: its background job finished fine
+    actionFailed = Signal(str, str, str)  # action value, task name, message shown to the user
+
+    def __init__(
+        self,
+        service: TaskService,
+        taskman: TaskManager | None = None,
+        parent: QWidget | None = None,
+        *,
+        autostart: bool = True,
+        refresh_ms: int = REFRESH_MS,
+        schedule_ms: int = SCHEDULE_MS,
+    ):
+        super().__init__(parent)
+        self.service = service
+        self.taskman = taskman or TaskManager(self)
+        self.registry = WorkerRegistry(service, self)
+        self.autostart = autostart
+        self._refreshing = False
+        self._refresh_again = False
+        self._resumed_at_startup = False
+        self._closing = False
+        self._details: dict[str, TaskDetailsDialog] = {}
+        self._relays: set[_MessageRelay] = set()
+        self.last_message = ""
+
+        self.setWindowTitle(WINDOW_TITLE)
+        self.setWindowIcon(load_icon("app"))
+        self.resize(1280, 560)
+
+        self.model = TaskTableModel(self)
+        self.proxy = TaskFilterProxy(self)
+        self.proxy.setSourceModel(self.model)
+        self._build_table()
+        self._build_actions()
+        self._build_toolbar()
+        self._build_status_bar()
+
+        self.registry.copyProgress.connect(self._on_copy_progress)
+        self.registry.streamProgress.connect(self._on_stream_progress)
+        self.registry.statusChanged.connect(self._on_status_changed)
+        self.registry.logEntry.connect(self._on_log_entry)
+        self.registry.workerFinished.connect(self._on_worker_finished)
+        self.registry.workerSkipped.connect(lambda name, why: self._note(why))
+        self.registry.workerFailed.connect(lambda name, why: self._note(f"{name}: {why}"))
+
+        self.refresh_timer = QTimer(self)
+        self.refresh_timer.setInterval(refresh_ms)
+        self.refresh_timer.timeout.connect(self.refresh)
+        self.refresh_timer.start()
+        self.schedule_timer = QTimer(self)
+        self.schedule_timer.setInterval(schedule_ms)
+        self.schedule_timer.timeout.connect(self._start_scheduled)
+        self.schedule_timer.start()
+        self.update_actions()
+        self.refresh()
+
+    # -- layout ----------------------------------------------------------------------------------
+    def _build_table(self) -> None:
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(8, 8, 8, 4)
+        self.search_edit = QLineEdit()
+        self.search_edit.setPlaceholderText("Search by task name or tag")
+        self.search_edit.setClearButtonEnabled(True)
+        self.search_edit.setObjectName("searchBox")
+        self.search_edit.textChanged.connect(self.proxy.set_search)
+        self.search_edit.textChanged.connect(lambda: self._update_status_bar())
+        self.table = QTableView()
+        self.table.setObjectName("taskTable")
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(Column.CREATED, Qt.SortOrder.AscendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(28)
+        self.table.setItemDelegateForColumn(Column.PROGRESS, ProgressDelegate(self.table))
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        header.setHighlightSections(False)
+        for column, width in (
+            (Column.NAME, 150), (Column.STATUS, 230), (Column.RELATIONSHIP, 170), (Column.SERVICE_DB, 140),
+            (Column.DR_DB, 140), (Column.PROGRESS, 110), (Column.DELAY, 90), (Column.CREATED, 150),
+        ):  # fmt: skip
+            self.table.setColumnWidth(column, width)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._show_context_menu)
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self.update_actions())
+        self.table.doubleClicked.connect(lambda _index: self.view_details())
+        layout.addWidget(self.search_edit)
+        layout.addWidget(self.table, 1)
+        self.setCentralWidget(central)
+
+    def _build_actions(self) -> None:
+        self.task_actions: dict[Action, QAction] = {}
+        handlers: dict[Action, Callable[[], None]] = {
+            Action.START: self.start_task,
+            Action.PAUSE: self.pause_task,
+            Action.RESUME: self.resume_task,
+            Action.RETRY: self.retry_task,
+            Action.MODIFY_CONNECTION: self.modify_connection,
+            Action.MODIFY_FLOW_CONTROL: self.modify_flow_control,
+            Action.PROMOTE: self.promote_task,
+            Action.DELETE: self.delete_task,
+            Action.VIEW: self.view_details,
+        }
+        for action, icon, keys in TASK_ACTIONS:
+            qaction = QAction(load_icon(icon), ACTION_LABELS[action], self)
+            qaction.setObjectName(f"action_{action.value}")
+            if keys:
+                qaction.setShortcuts([QKeySequence(k) for k in keys])
+            if action in (Action.DELETE, Action.VIEW):
+                # Del and Enter belong to the table (the search box keeps its own Del and Enter).
+                qaction.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+                self.table.addAction(qaction)
+            else:
+                self.addAction(qaction)
+            qaction.triggered.connect(handlers[action])
+            self.task_actions[action] = qaction
+        self.create_action = QAction(load_icon("create"), "Create Disaster Recovery Task", self)
+        self.create_action.setObjectName("action_create")
+        self.create_action.setShortcut(QKeySequence("Ctrl+N"))
+        self.create_action.setToolTip("Create Disaster Recovery Task (Ctrl+N)")
+        self.create_action.triggered.connect(self.open_create_wizard)
+        self.addAction(self.create_action)
+        self.refresh_action = QAction(load_icon("refresh"), "Refresh", self)
+        self.refresh_action.setObjectName("action_refresh")
+        self.refresh_action.setShortcut(QKeySequence(Qt.Key.Key_F5))
+        self.refresh_action.setToolTip("Refresh (F5)")
+        self.refresh_action.triggered.connect(self.refresh)
+        self.addAction(self.refresh_action)
+
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Tasks")
+        bar.setObjectName("mainToolbar")
+        bar.setMovable(False)
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
+        bar.addAction(self.create_action)
+        bar.addSeparator()
+        for action in (Action.START, Action.PAUSE, Action.RESUME, Action.RETRY):
+            bar.addAction(self.task_actions[action])
+        bar.addSeparator()
+        bar.addAction(self.task_actions[Action.PROMOTE])
+        bar.addAction(self.task_actions[Action.DELETE])
+        bar.addAction(self.task_actions[Action.VIEW])
+        bar.addSeparator()
+        bar.addAction(self.refresh_action)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+        self.toolbar = bar
+
+    def _build_status_bar(self) -> None:
+        self.counts_label = QLabel()
+        self.counts_label.setObjectName("statusCounts")
+        self.backend_label = QLabel()
+        self.backend_label.setObjectName("secretBackend")
+        self.workers_label = QLabel()
+        self.workers_label.setObjectName("workerCount")
+        self.statusBar().addWidget(self.counts_label, 1)
+        self.statusBar().addPermanentWidget(self.workers_label)
+        self.statusBar().addPermanentWidget(self.backend_label)
+        try:
+            backend = self.service.secrets.backend_name
+        except Exception:  # noqa: BLE001 - a broken keyring must not stop the window from opening
+            backend = "unavailable"
+        self.backend_label.setText(f"Passwords: {backend}")
+        self._update_status_bar()
+
+    def _update_status_bar(self) -> None:
+        counts = self.model.status_counts()
+        total = sum(counts.values())
+        parts = [f"{counts[s]} {s.label}" for s in Status if counts.get(s)]
+        text = f"{total} task{'s' if total != 1 else ''}"
+        if parts:
+            text += ": " + " · ".join(parts)
+        shown = self.proxy.rowCount()
+        if self.proxy.search() and shown != total:
+            text += f"  (showing {shown})"
+        self.counts_label.setText(text)
+        running = len(self.registry.running())
+        self.workers_label.setText(f"{running} replicating here" if running else "")
+
+    def _note(self, message: str) -> None:
+        self.last_message = message
+        self.statusBar().showMessage(message, 10_000)
+
+    # -- selection and actions ---------------------------------------------------------------------
+    def current_record(self) -> TaskRecord | None:
+        index = self.table.selectionModel().currentIndex()
+        rows = self.table.selectionModel().selectedRows()
+        if rows:
+            index = rows[0]
+        if not index.isValid():
+            return None
+        name = self.proxy.index(index.row(), Column.NAME).data()
+        return self.model.record(name) if name else None
+
+    def select_task(self, name: str) -> bool:
+        row = self.model.row_of(name)
+        if row is None:
+            return False
+        proxy_index = self.proxy.mapFromSource(self.model.index(row, 0))
+        if not proxy_index.isValid():
+            return False
+        self.table.selectRow(proxy_index.row())
+        self.table.setCurrentIndex(proxy_index)
+        return True
+
+    def update_actions(self) -> None:
+        record = self.current_record()
+        reasons = allowed_actions(record.status) if record else {}
+        for action, qaction in self.task_actions.items():
+            reason = reasons.get(action, NO_SELECTION) if record else NO_SELECTION
+            qaction.setEnabled(reason is None)
+            shortcut = qaction.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+            label = ACTION_LABELS[action] + (f" ({shortcut})" if shortcut else "")
+            qaction.setToolTip(label if reason is None else reason)
+            qaction.setStatusTip(qaction.toolTip())
+
+    def build_context_menu(self) -> QMenu:
+        """The right-click menu for the selected task (disabled items say why in their tooltip)."""
+        self.update_actions()
+        menu = QMenu(self)
+        menu.setObjectName("taskContextMenu")
+        menu.setToolTipsVisible(True)
+        for action in (Action.START, Action.PAUSE, Action.RESUME, Action.RETRY):
+            menu.addAction(self.task_actions[action])
+        menu.addSeparator()
+        menu.addAction(self.task_actions[Action.MODIFY_CONNECTION])
+        menu.addAction(self.task_actions[Action.MODIFY_FLOW_CONTROL])
+        menu.addSeparator()
+        menu.addAction(self.task_actions[Action.PROMOTE])
+        menu.addAction(self.task_actions[Action.DELETE])
+        menu.addSeparator()
+        menu.addAction(self.task_actions[Action.VIEW])
+        menu.addSeparator()
+        menu.addAction(self.create_action)
+        menu.addAction(self.refresh_action)
+        menu.aboutToHide.connect(menu.deleteLater)
+        return menu
+
+    def _show_context_menu(self, pos: QPoint) -> None:
+        index = self.table.indexAt(pos)
+        if index.isValid():
+            self.table.selectRow(index.row())
+            self.table.setCurrentIndex(index)
+        menu = self.build_context_menu()
+        self.context_menu = menu
+        menu.popup(self.table.viewport().mapToGlobal(pos))
+
+    def _selected_name(self, action: Action) -> str | None:
+        record = self.current_record()
+        if record is None:
+            return None
+        reason = allowed_actions(record.status).get(action)
+        if reason:
+            self._note(reason)
+            return None
+        return record.name
+
+    # -- background jobs ---------------------------------------------------------------------------
+    def _job(
+        self,
+        action: str,
+        name: str,
+        fn: Callable[[], Any],
+        on_done: Callable[[Any], None] | None = None,
+        *,
+        title: str | None = None,
+    ) -> None:
+        """Run an engine call off the GUI thread; errors are shown in a message box naming the task."""
+
+        def done(result: Any) -> None:
+            if on_done:
+                on_done(result)
+            self.actionDone.emit(action, name)
+            self.refresh()
+
+        def failed(exc: BaseException) -> None:
+            message = describe_error(exc)
+            self._note(f"{name}: {message}")
+            if not self._closing:
+                show_message(
+                    self, title or f"{name}", f"{title or action} failed for {name}:\n{message}", error=True
+                )
+            self.actionFailed.emit(action, name, message)
+            self.refresh()
+
+        self.taskman.run(fn, done, failed)
+
+    # -- refresh ---------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Read every task from the store off the GUI thread and merge it into the table."""
+        if self._closing:
+            return
+        if self._refreshing:
+            self._refresh_again = True
+            return
+        self._refreshing = True
+        store = self.service.store
+
+        def read() -> list[TaskRecord]:
+            store.end_expired_creation_failures()
+            return store.list_tasks()
+
+        self.taskman.run(read, self._apply_records, self._refresh_failed)
+
+    def _apply_records(self, records: list[TaskRecord]) -> None:
+        self._refreshing = False
+        if self._closing:
+            return
+        self.model.set_records(records)
+        for name, dialog in list(self._details.items()):
+            record = self.model.record(name)
+            if record is not None:
+                dialog.set_record(record)
+        if self.autostart and not self._resumed_at_startup:
+            self._resumed_at_startup = True
+            started = self.registry.resume_running(records)
+            if started:
+                self._note(f"Resumed {', '.join(started)}")
+        self._start_scheduled()
+        self._update_status_bar()
+        self.update_actions()
+        self.refreshed.emit()
+        if self._refresh_again:
+            self._refresh_again = False
+            self.refresh()
+
+    def _refresh_failed(self, exc: BaseException) -> None:
+        self._refreshing = False
+        self._note(f"Could not read the task store: {describe_error(exc)}")
+
+    def _start_scheduled(self) -> None:
+        if self._closing or not self.autostart:
+            return
+        started = self.registry.start_due(self.model.records(), datetime.now())
+        if started:
+            self._note(f"Scheduled start: {', '.join(started)}")
+            self._update_status_bar()
+
+    # -- worker signals --------------------------------------------------------------------------
+    def _on_copy_progress(self, name: str, progress: Any) -> None:
+        self.model.patch(
+            name,
+            progress_percent=progress.percent,
+            rows_copied=progress.rows_done,
+            rows_total=progress.rows_estimated,
+        )
+
+    def _on_stream_progress(self, name: str, progress: Any) -> None:
+        self.model.patch(name, delay_seconds=progress.delay_seconds, phase="incremental")
+
+    def _on_status_changed(self, change: Any) -> None:
+        fields: dict[str, Any] = {"status": change.status, "phase": change.phase}
+        if change.status is Status.FAILED and change.message:
+            fields["last_error"] = change.message
+        self.model.patch(change.task, **fields)
+        self._update_status_bar()
+        self.update_actions()
+
+    def _on_log_entry(self, name: str, entry: DrLogEntry) -> None:
+        dialog = self._details.get(name)
+        if dialog is not None:
+            dialog.append_log(entry)
+
+    def _on_worker_finished(self, name: str, status: str) -> None:
+        self._update_status_bar()
+        self.refresh()
+
+    # -- task actions ----------------------------------------------------------------------------
+    def start_task(self) -> None:
+        name = self._selected_name(Action.START)
+        if name is None:
+            return
+        store = self.service.store
+
+        def start() -> bool:
+            moved = store.set_status(
+                name, Status.STARTING, expect={Status.CONFIGURATION, Status.PENDING_START}
+            )
+            if moved:
+                store.add_log(name, "info", "task", "started by user")
+            return moved
+
+        self.model.patch(name, status=Status.STARTING)
+        self._job(
+            Action.START.value, name, start, lambda moved: moved and self.registry.start(name), title="Start"
+        )
+
+    def pause_task(self) -> None:
+        name = self._selected_name(Action.PAUSE)
+        if name is None:
+            return
+
+        def paused(_: Any) -> None:
+            self.registry.stop(name, wait=False)
+            self.model.patch(name, status=Status.PAUSED)
+            self.update_actions()
+
+        self._job(Action.PAUSE.value, name, lambda: self.service.pause(name), paused, title="Pause")
+
+    def resume_task(self) -> None:
+        self._resume(Action.RESUME)
+
+    def retry_task(self) -> None:
+        self._resume(Action.RETRY)
+
+    def _resume(self, action: Action) -> None:
+        name = self._selected_name(action)
+        if name is None:
+            return
+        title = ACTION_LABELS[action]
+
+        def resumed(_: Any) -> None:
+            self.registry.start(name)
+            self._update_status_bar()
+
+        # A worker still winding down from a pause must end first, or the new one would be refused.
+        self.registry.stop_then(
+            name,
+            lambda: self._job(action.value, name, lambda: self.service.resume(name), resumed, title=title),
+        )
+
+    def modify_connection(self) -> None:
+        name = self._selected_name(Action.MODIFY_CONNECTION)
+        record = self.model.record(name) if name else None
+        if record is None:
+            return
+        dialog = ConnectionDialog(record, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def save() -> None:
+            passwords = dialog.passwords()
+
+            def store_passwords() -> None:
+                for side, password in passwords.items():
+                    self.service.set_password(name, side, password)
+
+            self._job(
+                Action.MODIFY_CONNECTION.value,
+                name,
+                store_passwords,
+                lambda _: self._note(f"{name}: connection details saved"),
+                title="Modify Connection Details",
+            )
+
+        dialog.accepted.connect(save)
+        dialog.open()
+
+    def modify_flow_control(self) -> None:
+        name = self._selected_name(Action.MODIFY_FLOW_CONTROL)
+        record = self.model.record(name) if name else None
+        if record is None:
+            return
+        dialog = FlowControlDialog(record, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        store = self.service.store
+
+        def save() -> None:
+            fc = dialog.flow_control()
+
+            def write() -> None:
+                store.update_task(name, flow_control=fc)
+                if fc is None:
+                    text = "off"
+                else:
+                    text = f"{fc.max_mb_s} MB/s " + (", ".join(str(w) for w in fc.windows) or "all day")
+                store.add_log(name, "info", "task", f"flow control modified: {text}")
+
+            self._job(Action.MODIFY_FLOW_CONTROL.value, name, write, title="Modify Flow Control")
+
+        dialog.accepted.connect(save)
+        dialog.open()
+
+    def delete_task(self) -> None:
+        name = self._selected_name(Action.DELETE)
+        if name is None:
+            return
+        dialog = DeleteTaskDialog(name, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def confirmed() -> None:
+            lift = dialog.lift_read_only
+            from engine.lifecycle import delete_task
+
+            def deleted(_: Any) -> None:
+                self.model.remove(name)
+                details = self._details.pop(name, None)
+                if details is not None:
+                    details.close()
+                self._update_status_bar()
+                self.update_actions()
+                self._note(f"Task {name} deleted")
+
+            self._note(f"Deleting {name}…")
+            self.registry.stop_then(
+                name,
+                lambda: self._job(
+                    Action.DELETE.value,
+                    name,
+                    lambda: delete_task(self.service, name, lift_read_only=lift),
+                    deleted,
+                    title="Delete",
+                ),
+            )
+
+        dialog.accepted.connect(confirmed)
+        dialog.open()
+
+    def view_details(self) -> None:
+        record = self.current_record()
+        if record is None:
+            return
+        dialog = self._details.get(record.name)
+        if dialog is None:
+            dialog = TaskDetailsDialog(record, self)
+            dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            self._details[record.name] = dialog
+            dialog.destroyed.connect(lambda *_, n=record.name: self._details.pop(n, None))
+            store = self.service.store
+            self.taskman.run(
+                lambda: store.logs(record.name), dialog.set_logs, lambda exc: self._note(describe_error(exc))
+            )
+        dialog.show()
+        dialog.raise_()
+
+    # -- promote ---------------------------------------------------------------------------------
+    def promote_task(self) -> None:
+        name = self._selected_name(Action.PROMOTE)
+        if name is None:
+            return
+        try:
+            from engine import promote as promote_mod
+        except ImportError:
+            show_message(
+                self,
+                "Promote",
+                "Promote is not available in this build (engine.promote is missing).",
+                error=True,
+            )
+            return
+        svc = self.service
+        self._note(f"Checking whether the service database of {name} is reachable…")
+
+        def check() -> Any:
+            if promote_mod.service_reachable(svc, name):
+                return None
+            return promote_mod.failover_estimate(svc, name)
+
+        def decided(estimate: Any) -> None:
+            if estimate is None:
+                dialog: SwitchoverDialog | FailoverDialog = SwitchoverDialog(name, self)
+            else:
+                dialog = FailoverDialog(name, estimate.message, self)
+            dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            force = estimate is not None
+            dialog.accepted.connect(lambda: self._run_promote(name, force))
+            dialog.open()
+
+        self.taskman.run(
+            check, decided, lambda exc: show_message(self, "Promote", describe_error(exc), error=True)
+        )
+
+    def _run_promote(self, name: str, force: bool) -> None:
+        from engine import promote as promote_mod
+
+        mode = "failover" if force else "switchover"
+        progress = PromoteProgressDialog(name, mode, self)
+        progress.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        progress.reverseRequested.connect(self.open_reverse_wizard)
+        self.promote_dialog = progress
+        progress.show()
+        relay = _MessageRelay()
+        self._relays.add(relay)
+        relay.message.connect(progress.add_message)
+        svc = self.service
+
+        def done(result: Any) -> None:
+            self._relays.discard(relay)
+            progress.show_result(result)
+            self.actionDone.emit(Action.PROMOTE.value, name)
+            self.refresh()
+
+        def failed(exc: BaseException) -> None:
+            self._relays.discard(relay)
+            message = describe_error(exc)
+            progress.show_error(message)
+            self.actionFailed.emit(Action.PROMOTE.value, name, message)
+            self.refresh()
+
+        def after_stop() -> None:
+            relay.message.emit("Replication worker stopped; promoting…")
+            self.taskman.run(
+                lambda: promote_mod.promote(svc, name, force=force, on_progress=relay.message.emit),
+                done,
+                failed,
+            )
+
+        relay.message.emit("Stopping the task's replication worker at a checkpoint…")
+        self.registry.stop_then(name, after_stop)
+
+    # -- wizard ----------------------------------------------------------------------------------
+    def open_create_wizard(self, prefill: dict[str, Any] | None = None) -> QWidget | None:
+        try:
+            from drs_desktop.wizard import CreateTaskWizard
+        except ImportError:
+            show_message(
+                self,
+                "Create Disaster Recovery Task",
+                "The Create Disaster Recovery Task wizard is not available yet.",
+            )
+            return None
+        kwargs: dict[str, Any] = {}
+        if prefill and "prefill" in inspect.signature(CreateTaskWizard).parameters:
+            kwargs["prefill"] = prefill
+        wizard = CreateTaskWizard(self.service, self.taskman, self, **kwargs)
+        wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        wizard.taskCreated.connect(self._on_task_created)
+        self.wizard = wizard
+        wizard.open()
+        return wizard
+
+    def open_reverse_wizard(self, name: str) -> None:
+        from engine import promote as promote_mod
+
+        self.taskman.run(
+            lambda: promote_mod.reverse_spec(self.service, name),
+            lambda spec: self.open_create_wizard(prefill=spec),
+            lambda exc: show_message(self, "Create reverse task", describe_error(exc), error=True),
+        )
+
+    def _on_task_created(self, name: str) -> None:
+        store = self.service.store
+
+        def created(record: TaskRecord) -> None:
+            self._note(f"Task {name} created ({record.status.label})")
+            if record.status in (Status.STARTING, Status.INITIALIZING, Status.REPLICATING):
+                self.registry.start(name)
+            self.refresh()
+
+        self.taskman.run(lambda: store.get_task(name), created, lambda exc: self._note(describe_error(exc)))
+
+    # -- closing ---------------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """Stop refreshing, stop every worker at a checkpoint (waiting for them), finish the jobs."""
+        if self._closing:
+            return
+        self._closing = True
+        self.refresh_timer.stop()
+        self.schedule_timer.stop()
+        self.registry.stop_all()
+        self.taskman.wait_idle()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.shutdown()
+        for dialog in list(self._details.values()):
+            dialog.close()
+        super().closeEvent(event)
+
+    def proxy_row_of(self, name: str) -> int | None:
+        row = self.model.row_of(name)
+        if row is None:
+            return None
+        index = self.proxy.mapFromSource(self.model.index(row, 0))
+        return index.row() if index.isValid() else None
+
+    def visible_names(self) -> list[str]:
+        return [self.proxy.index(r, Column.NAME).data() for r in range(self.proxy.rowCount(QModelIndex()))]

@@ -1,0 +1,203 @@
+"""Render the main window, its context menu and dialogs offscreen into docs/screenshots/*.png.
+
+No servers are needed: a temporary DRS home gets tasks whose statuses and progress are set in the store.
+Usage: python scripts/screenshots.py [--out docs/screenshots]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from datetime import datetime, timedelta
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("DRS_SECRET_BACKEND", "file")  # never touch the desktop keyring of whoever runs this
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from PySide6.QtCore import QElapsedTimer, QPoint  # noqa: E402
+from PySide6.QtGui import QPainter, QPixmap  # noqa: E402
+from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
+
+from drs_desktop.app import make_app  # noqa: E402
+from drs_desktop.dialogs import (  # noqa: E402
+    DeleteTaskDialog,
+    FailoverDialog,
+    FlowControlDialog,
+    PromoteProgressDialog,
+    SwitchoverDialog,
+    TaskDetailsDialog,
+)
+from drs_desktop.main_window import MainWindow  # noqa: E402
+from engine.spec import parse_spec  # noqa: E402
+from engine.status import Status  # noqa: E402
+from engine.store import Checkpoint  # noqa: E402
+from engine.tasks import TaskService  # noqa: E402
+
+# name, status, phase, progress %, delay s, tags, databases
+TASKS = [
+    ("orders-dr", Status.REPLICATING, "incremental", 100.0, 2.0, {"env": "prod", "team": "sales"}),
+    ("billing-dr", Status.INITIALIZING, "initial", 42.0, None, {"env": "prod"}),
+    ("crm-dr", Status.PAUSED, "incremental", 100.0, 35.0, {"env": "staging"}),
+    ("reports-dr", Status.FAILED, "incremental", 100.0, 120.0, {"env": "prod", "owner": "bi"}),
+    ("archive-dr", Status.PENDING_START, "none", 0.0, None, {"env": "prod"}),
+    ("hr-dr", Status.CONFIGURATION, "none", 0.0, None, {}),
+    ("legacy-dr", Status.PROMOTED, "done", 100.0, None, {"env": "old"}),
+    ("inventory-dr", Status.CREATION_FAILED, "none", 0.0, None, {"env": "test"}),
+]
+
+
+def populate(svc: TaskService) -> None:
+    for i, (name, status, phase, percent, delay, tags) in enumerate(TASKS):
+        spec = parse_spec(
+            {
+                "name": name,
+                "description": f"DR copy of the {name.removesuffix('-dr')} service database",
+                "relationship": "active" if i == 5 else "standby",
+                "network": "vpn" if i % 3 == 0 else "public",
+                "source": {"host": f"10.0.{i}.11", "port": 3306, "user": "drs", "password": "not-a-real-pw"},
+                "target": {"host": f"10.8.{i}.21", "port": 3306, "user": "drs", "password": "not-a-real-pw"},
+                "flow_control": {"max_mb_s": 50, "windows": [{"start": "08:00", "end": "20:00"}]}
+                if i == 1
+                else None,
+                "migrate_definer": True,
+                "start": (datetime.now() + timedelta(days=1)).isoformat(timespec="minutes")
+                if status is Status.PENDING_START
+                else "now",
+                "tags": tags,
+                "databases": [name.removesuffix("-dr"), f"{name.removesuffix('-dr')}_audit"],
+            }
+        )
+        svc.create(spec, status=Status.CONFIGURATION)
+        error = None
+        if status is Status.FAILED:
+            error = "MySQL error 1146: Table 'reports.daily' doesn't exist"
+        elif status is Status.CREATION_FAILED:
+            error = "cannot connect to 10.0.7.11:3306: connection refused"
+        svc.store.set_status(
+            name,
+            status,
+            last_error=error,
+            phase=phase,
+            progress_percent=percent,
+            rows_copied=int(percent * 12_345),
+            rows_total=1_234_500,
+            delay_seconds=delay,
+        )
+        if phase in ("incremental", "done"):
+            svc.store.save_checkpoint(name, Checkpoint("binlog.000042", 1_234_567 + i * 1000, None))
+        svc.store.add_log(name, "info", "runner", "initial full DR started")
+        if phase in ("incremental", "done"):
+            svc.store.add_log(
+                name, "info", "runner", "initial full DR completed: 14 tables, 1234500 rows in 93.4s"
+            )
+            svc.store.add_log(
+                name, "warning", "apply", "table audit_log has no primary key; rows matched on all columns"
+            )
+        if error:
+            svc.store.add_log(name, "error", "runner", error)
+
+
+def wait_until(app: QApplication, condition, ms: int = 10_000) -> None:
+    timer = QElapsedTimer()
+    timer.start()
+    while not condition():
+        if timer.elapsed() > ms:
+            raise SystemExit("timed out waiting for the window to load its tasks")
+        app.processEvents()
+
+
+def save(widget: QWidget, path: Path) -> None:
+    widget.grab().save(str(path))
+    print(f"wrote {path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "docs" / "screenshots"))
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    app = make_app()
+    with tempfile.TemporaryDirectory(prefix="drs-screens-") as tmp:
+        svc = TaskService(Path(tmp) / "home")
+        populate(svc)
+        window = MainWindow(svc, autostart=False, refresh_ms=60_000)
+        window.resize(1360, 440)
+        window.show()
+        wait_until(app, lambda: window.model.rowCount() == len(TASKS))
+        window.select_task("orders-dr")
+        app.processEvents()
+        save(window, out / "main-window.png")
+
+        # The context menu, drawn over the window where a right-click on the row would open it.
+        window.resize(1360, 620)
+        window.select_task("billing-dr")
+        menu = window.build_context_menu()
+        row = window.proxy_row_of("billing-dr") or 0
+        rect = window.table.visualRect(window.proxy.index(row, 1))
+        anchor = window.table.viewport().mapTo(window, rect.center() + QPoint(40, 4))
+        menu.popup(window.mapToGlobal(anchor))
+        app.processEvents()
+        shot = window.grab()
+        painter = QPainter(shot)
+        menu_pixmap: QPixmap = menu.grab()
+        painter.drawPixmap(anchor, menu_pixmap)
+        painter.end()
+        path = out / "context-menu.png"
+        shot.save(str(path))
+        print(f"wrote {path}")
+        menu.hide()
+
+        record = svc.store.get_task("reports-dr")
+        details = TaskDetailsDialog(record, window)
+        details.set_logs(svc.store.logs("reports-dr"))
+        details.show()
+        app.processEvents()
+        save(details, out / "details.png")
+        details.tabs.setCurrentIndex(1)
+        app.processEvents()
+        save(details, out / "details-log.png")
+        details.close()
+
+        for dialog, filename in (
+            (DeleteTaskDialog("hr-dr", window), "delete.png"),
+            (SwitchoverDialog("orders-dr", window), "promote-switchover.png"),
+            (
+                FailoverDialog(
+                    "orders-dr",
+                    "Last applied: binlog.000042:1235567 at 2026-11-25 14:02:11 (2 s behind). Changes committed on "
+                    "the service database after that position — about 2 s of transactions — may be lost.",
+                    window,
+                ),
+                "promote-failover.png",
+            ),
+            (FlowControlDialog(svc.store.get_task("billing-dr"), window), "flow-control.png"),
+        ):
+            dialog.show()
+            app.processEvents()
+            save(dialog, out / filename)
+            dialog.close()
+
+        progress = PromoteProgressDialog("orders-dr", "switchover", window)
+        progress.add_message("Stopping the task's replication worker at a checkpoint…")
+        progress.add_message("service database set read-only at binlog.000042:1240100")
+        progress.add_message(
+            "waiting for the DR database to apply up to binlog.000042:1240100 (1.2 s behind)"
+        )
+        progress.show()
+        app.processEvents()
+        save(progress, out / "promote-progress.png")
+        progress.close()
+
+        window.shutdown()
+        window.close()
+        svc.close()
+    app.processEvents()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
