@@ -6,6 +6,9 @@ stored task) are what is asserted.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -574,3 +577,38 @@ def test_creation_failure_is_kept_with_its_reason(qtbot, dbs, home: Path, open_w
     assert record.last_error == reason
     assert reason in wiz.start_page.submit_status.text()
     assert wiz.isVisible()  # the user reads the reason before closing
+
+
+# ---- screenshots ------------------------------------------------------------------------------
+def test_screenshot_script_renders_every_page_from_real_servers(dbs, tmp_path):
+    """The script in its real-server mode (its own process: it has its own QApplication)."""
+
+    src, tgt = dbs.source.endpoint, dbs.target.endpoint
+    script = Path(__file__).resolve().parent.parent / "scripts" / "wizard_screenshots.py"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "--source",
+            f"{src.host}:{src.port}:{src.user}:{src.password.reveal()}",
+            "--target",
+            f"{tgt.host}:{tgt.port}:{tgt.user}:{tgt.password.reveal()}",
+            "--out",
+            str(tmp_path),
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    pngs = sorted(p.name for p in tmp_path.glob("wizard-*.png"))
+    assert pngs == [
+        "wizard-1-task.png",
+        "wizard-2-connections.png",
+        "wizard-3-configure.png",
+        "wizard-4-check.png",
+        "wizard-5-params.png",
+        "wizard-6-start.png",
+    ]
+    assert src.password.reveal() not in result.stdout + result.stderr

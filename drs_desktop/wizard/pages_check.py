@@ -170,7 +170,7 @@ class CheckPage(QWizardPage):
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
-        self.view.setColumnWidth(1, 190)
+        self.view.setColumnWidth(1, 210)
         self.view.setTabKeyNavigation(False)
         self.rate_label = QLabel("Success rate: –")
         font = self.rate_label.font()

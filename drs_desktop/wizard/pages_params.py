@@ -103,6 +103,8 @@ class ParamModel(QAbstractTableModel):
                 "Yes" if p.consistent else "No",
                 "Yes" if p.needs_restart else "No",
             )[col]
+        if role == Qt.ItemDataRole.ToolTipRole and col in (3, 4):
+            return _show(p.source_value if col == 3 else p.target_value)
         if role == Qt.ItemDataRole.ForegroundRole and col == 5:
             return QBrush(QColor(OK_COLOUR if p.consistent else ERROR_COLOUR))
         return None
@@ -182,7 +184,11 @@ class ParamsPage(QWizardPage):
         self.view.setTabKeyNavigation(False)
         header = self.view.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        # Values such as sql_mode are long: those two columns share the room left, elided, with a tooltip.
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+        self.view.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.view.setWordWrap(False)
         self.busy = QProgressBar()
         self.busy.setRange(0, 0)
         self.busy.setMaximumWidth(120)
