@@ -360,17 +360,19 @@ def _plan_table(
 # ---- reading ---------------------------------------------------------------------------------------
 
 
-def _key_after(key: Sequence[str], last: Sequence[bytes]) -> str:
-    """(k1, k2, ...) > (v1, v2, ...) written out so the range optimizer uses the index."""
+def _key_compare(key: Sequence[str], values: Sequence[bytes], op: str) -> str:
+    """(k1, k2, ...) > (v1, ...) or <= written out as ORs: MariaDB's range optimizer does not use an
+    index for row-constructor comparisons, but does for this form."""
     cols = [quote_ident(k) for k in key]
-    vals = [v.decode() for v in last]
+    vals = [v.decode() for v in values]
+    strict = op[0]  # ">" or "<"
 
     def rest(i: int) -> str:
         if i == len(cols) - 1:
-            return f"{cols[i]} > {vals[i]}"
-        return f"({cols[i]} > {vals[i]} OR ({cols[i]} = {vals[i]} AND {rest(i + 1)}))"
+            return f"{cols[i]} {op} {vals[i]}"
+        return f"({cols[i]} {strict} {vals[i]} OR ({cols[i]} = {vals[i]} AND {rest(i + 1)}))"
 
-    return f"{cols[0]} >= {vals[0]} AND {rest(0)}"
+    return f"{cols[0]} {strict}= {vals[0]} AND {rest(0)}"
 
 
 def _tuple_sql(columns: Sequence[Column]) -> str:
@@ -422,7 +424,6 @@ class _Copier:
         self.batch_limit = min(2 * CHUNK_BYTES, target_packet - min(4096, target_packet // 8))
         self.chunk_bytes = max(1024, min(CHUNK_BYTES, flow_cap, self.batch_limit, snap.max_packet // 4))
         self.target_packet = target_packet
-        self.gc_limit = snap.info.is_mariadb and snap.info.major_minor >= (10, 3)
         for t in sorted(tables, key=lambda t: -t.bytes_estimate):
             for lo, hi in t.ranges:
                 self.work.put((t, lo, hi))
@@ -532,11 +533,13 @@ class _Copier:
     def _read_keyset(
         self, conn: pymysql.connections.Connection, table: TableState, lo: int | None, hi: int | None
     ) -> None:
+        """One key range, chunk by chunk: find the chunk's last key by walking the index, then let the
+        server format the rows up to it as one string (no temporary table on the source)."""
         k0 = quote_ident(table.key[0])
         bounds = ([f"{k0} >= {lo}"] if lo is not None else []) + ([f"{k0} < {hi}"] if hi is not None else [])
         order = ", ".join(quote_ident(k) for k in table.key)
         source = f"{qualified(table.db, table.name)} FORCE INDEX ({quote_ident(table.key_index)})"
-        key_lits = [c.literal_sql for c in table.key_columns]
+        key_literal = "CONCAT(" + ",',',".join(c.literal_sql for c in table.key_columns) + ")"
         tuple_sql = _tuple_sql(table.columns)
         # information_schema's sizes can be far off (fresh tables): a small first chunk, then the
         # chunks adapt to the row size actually read.
@@ -545,59 +548,53 @@ class _Copier:
         while True:
             if self.stop.is_set() or self.abort.is_set():
                 raise _Abort
-            where = " AND ".join(bounds + ([_key_after(table.key, last)] if last else [])) or "1"
-            inner_keys = ", ".join(f"{quote_ident(k)} AS _k{i}" for i, k in enumerate(table.key))
-            desc = ", ".join(f"_k{i} DESC" for i in range(len(table.key)))
-            asc = ", ".join(f"_k{i}" for i in range(len(table.key)))
-            kl = "CONCAT(" + ",',',".join(key_lits) + ")"
-            last_key = (
-                f"GROUP_CONCAT(_kl ORDER BY {desc} LIMIT 1)"
-                if self.gc_limit
-                else f"SUBSTRING_INDEX(GROUP_CONCAT(_kl ORDER BY {desc} SEPARATOR '|'), '|', 1)"
-            )
-            rows = None
+            where = " AND ".join(bounds + ([_key_compare(table.key, last, ">")] if last else [])) or "1"
+            with conn.cursor() as cur:
+                cur.execute(
+                    f"SELECT {key_literal} FROM {source} WHERE {where} ORDER BY {order} LIMIT 1 OFFSET {n - 1}"
+                )
+                found = cur.fetchone()
+            upper = found[0].split(b",") if found else None
+            chunk_where = where + (f" AND {_key_compare(table.key, upper, '<=')}" if upper else "")
+            rows: list[bytes] | None = None
             if table.server_format:
                 with conn.cursor() as cur:
                     cur.execute(
-                        f"SELECT GROUP_CONCAT(_r ORDER BY {asc} SEPARATOR ','), COUNT(*), COUNT(_r), "
-                        f"IFNULL(SUM(LENGTH(_r)), 0), {last_key} FROM (SELECT {tuple_sql} AS _r, {kl} AS _kl, "
-                        f"{inner_keys} FROM {source} WHERE {where} ORDER BY {order} LIMIT {n}) AS _chunk"
+                        f"SELECT GROUP_CONCAT({tuple_sql} SEPARATOR ','), COUNT(*) FROM {source} WHERE {chunk_where}"
                     )
-                    data, count, count_r, total, last_lit = cur.fetchone()
+                    data, count = cur.fetchone()
                 count = int(count)
                 if count == 0:
                     return
-                if int(count_r) == count and data is not None and len(data) == int(total) + count - 1:
+                # A row over the packet (NULL, skipped by GROUP_CONCAT) or a truncated result shows
+                # as a tuple count that does not match.
+                if data is not None and data.endswith(b")") and data.count(b"),(") + 1 == count:
                     rows = _split_tuples(data, self.batch_limit - len(table.insert_prefix))
-                    nbytes = len(data) + len(last_lit)
+                    nbytes = len(data)
             if rows is None:
-                # Some value made a row bigger than the source's packet (or the chunk too long for
-                # GROUP_CONCAT): the same chunk read raw and formatted here.
+                # Some value made a row bigger than the source's packet: this chunk read raw and
+                # formatted here.
                 with conn.cursor() as cur:
                     cur.execute(
-                        f"SELECT {kl}, " + ", ".join(c.raw_sql for c in table.columns)
-                        + f" FROM {source} WHERE {where} ORDER BY {order} LIMIT {n}"
+                        "SELECT " + ", ".join(c.raw_sql for c in table.columns)
+                        + f" FROM {source} WHERE {chunk_where} ORDER BY {order}"
                     )  # fmt: skip
                     raw = cur.fetchall()
                 if not raw:
                     return
                 count = len(raw)
                 rows = [
-                    b"("
-                    + b",".join(c.py_literal(v) for c, v in zip(table.columns, r[1:], strict=True))
-                    + b")"
+                    b"(" + b",".join(c.py_literal(v) for c, v in zip(table.columns, r, strict=True)) + b")"
                     for r in raw
                 ]
                 nbytes = sum(len(v) for r in raw for v in r if v is not None)
-                last_lit = raw[-1][0]
             with table.lock:
                 table.rows_done += count
             self._emit(table, rows, count, nbytes)
-            last = last_lit.split(b",")
-            # Keep chunks near chunk_bytes whatever the real row size is.
-            per_row = max(1, nbytes // count)
-            if count < n:  # a short chunk is the end of the range
+            if upper is None:  # fewer than n rows were left: the range is done
                 return
+            last = upper
+            per_row = max(1, nbytes // count)
             n = max(MIN_CHUNK_ROWS, min(MAX_CHUNK_ROWS, self.chunk_bytes // per_row))
 
     def _read_stream(self, conn: pymysql.connections.Connection, table: TableState) -> None:
@@ -812,6 +809,8 @@ def run_initial_copy(
     try:
         snap.open()
         assert snap.position is not None
+        if stop.is_set():
+            raise CopyInterrupted("initial copy stopped before it began")
         reader0 = snap.readers[0]
         databases = _selected_databases(spec, reader0)
         log("info", "snapshot", f"initial copy started at binlog position {snap.position}: "

@@ -127,6 +127,8 @@ def source_setup(src) -> None:
         "CREATE EVENT plain.ev_cleanup ON SCHEDULE EVERY 1 HOUR DO DELETE FROM audit WHERE id < 0",
         "CREATE EVENT plain.ev_off ON SCHEDULE EVERY 1 DAY DISABLE DO DELETE FROM audit WHERE id < 0",
         "INSERT INTO plain.counters (label) VALUES ('via trigger')",
+        "CREATE SEQUENCE plain.order_no START WITH 100 INCREMENT BY 1",
+        "SELECT NEXTVAL(plain.order_no)",
     )
 
 
@@ -228,6 +230,8 @@ def test_initial_copy_is_exact_and_complete(dbs, small_chunks):
             == src.sql(f"SHOW CREATE TABLE plain.{table}")[0][1]
         )
     assert "AUTO_INCREMENT=1004" in tgt.sql("SHOW CREATE TABLE plain.counters")[0][1]
+    # a sequence continues without handing out a number the service side may already have used
+    assert tgt.sql("SELECT NEXTVAL(plain.order_no)")[0][0] >= src.sql("SELECT NEXTVAL(plain.order_no)")[0][0]
     # views (a view on a view, across databases), routines, definers migrated to the task's user
     assert tgt.sql("SELECT n FROM plain.v_cross") == src.sql("SELECT n FROM plain.v_cross")
     assert tgt.sql("SELECT plain.twice(21)") == [(42,)]
