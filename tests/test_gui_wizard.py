@@ -18,7 +18,7 @@ import keyring.errors
 import pytest
 from keyring.backend import KeyringBackend
 from PySide6.QtCore import QDateTime, QPoint, Qt
-from PySide6.QtWidgets import QAbstractItemView, QLineEdit, QWizard
+from PySide6.QtWidgets import QAbstractItemView, QApplication, QLineEdit, QWizard
 
 from drs_desktop.taskman import TaskManager
 from drs_desktop.wizard import CreateTaskWizard
@@ -577,6 +577,24 @@ def test_creation_failure_is_kept_with_its_reason(qtbot, dbs, home: Path, open_w
     assert record.last_error == reason
     assert reason in wiz.start_page.submit_status.text()
     assert wiz.isVisible()  # the user reads the reason before closing
+
+
+# ---- closing -------------------------------------------------------------------------------------
+def test_closing_the_wizard_while_a_test_runs_is_harmless(qtbot, dbs, home, memory_keyring):
+    """The main window deletes the wizard on close; a late job result must not touch dead widgets."""
+    service = TaskService(home)
+    taskman = TaskManager()
+    wiz = CreateTaskWizard(service, taskman, prefill=prefilled(dbs))
+    wiz.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    wiz.show()
+    qtbot.waitExposed(wiz)
+    click_next(qtbot, wiz)
+    qtbot.mouseClick(wiz.connections_page.source_box.test_button, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(wiz.destroyed):
+        wiz.close()
+    assert taskman.wait_idle()
+    QApplication.processEvents()  # delivers the job's queued result: it must be dropped quietly
+    service.close()
 
 
 # ---- screenshots ------------------------------------------------------------------------------

@@ -5,8 +5,10 @@ No rules here: messages come from engine.spec validators.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QLayout, QVBoxLayout, QWidget
 
@@ -95,3 +97,13 @@ def with_error(field: QWidget | QLayout, error: ErrorLabel) -> QVBoxLayout:
         box.addWidget(field)
     box.addWidget(error)
     return box
+
+
+def guarded(owner: Any, callback: Callable[..., None]) -> Callable[..., None]:
+    """A job's callback that does nothing once its page is gone (the wizard deletes itself on close)."""
+
+    def call(*args: Any) -> None:
+        if shiboken6.isValid(owner):
+            callback(*args)
+
+    return call

@@ -31,6 +31,7 @@ from drs_desktop.wizard.common import (
     StatusLabel,
     check_state,
     error_text,
+    guarded,
     is_checked,
 )
 from engine.errors import SpecInvalid
@@ -250,7 +251,9 @@ class CheckPage(QWizardPage):
             self.current_label.setText("")
             self.status.show_failure(f"The pre-check could not run: {error_text(exc)}")
 
-        wizard.taskman.run(lambda: backend.run_prechecks(spec, on_progress, stop), done, failed)  # type: ignore[attr-defined]
+        wizard.taskman.run(
+            lambda: backend.run_prechecks(spec, on_progress, stop), guarded(self, done), guarded(self, failed)
+        )  # type: ignore[attr-defined]
 
     def _finish(self) -> None:
         self.running = False

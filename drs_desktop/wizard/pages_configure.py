@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from drs_desktop.wizard.common import ErrorLabel, StatusLabel, check_state, error_text, human_size
+from drs_desktop.wizard.common import ErrorLabel, StatusLabel, check_state, error_text, guarded, human_size
 from engine.spec import MAX_WINDOWS, TimeWindow, check_databases, check_max_mb_s, check_windows, parse_clock
 
 NAME_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -280,7 +280,9 @@ class ConfigurePage(QWizardPage):
             self.db_status.show_failure(self.load_error)
             self.revalidate()
 
-        wizard.taskman.run(lambda: backend.database_sizes(endpoint), done, failed)  # type: ignore[attr-defined]
+        wizard.taskman.run(
+            lambda: backend.database_sizes(endpoint), guarded(self, done), guarded(self, failed)
+        )  # type: ignore[attr-defined]
 
     def set_databases(self, rows: list[tuple[str, int]]) -> None:
         self._syncing = True

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from drs_desktop.wizard.common import MASK, ErrorLabel, StatusLabel, error_text, with_error
+from drs_desktop.wizard.common import MASK, ErrorLabel, StatusLabel, error_text, guarded, with_error
 from engine.spec import Endpoint, Secret, check_host, check_password, check_port, check_user
 
 AGREEMENT = (
@@ -240,7 +240,9 @@ class ConnectionsPage(QWizardPage):
             box.finish_test(key, False, f"Connection failed: {error_text(exc)}")
             self.completeChanged.emit()
 
-        wizard.taskman.run(lambda: backend.test_connection(endpoint), done, failed)  # type: ignore[attr-defined]
+        wizard.taskman.run(
+            lambda: backend.test_connection(endpoint), guarded(self, done), guarded(self, failed)
+        )  # type: ignore[attr-defined]
 
     def isComplete(self) -> bool:
         return (

@@ -38,6 +38,7 @@ from drs_desktop.wizard.common import (
     StatusLabel,
     check_state,
     error_text,
+    guarded,
     is_checked,
 )
 from engine.errors import SpecInvalid
@@ -267,7 +268,7 @@ class ParamsPage(QWizardPage):
             self.compared_key = None
             self.status.show_failure(f"Cannot compare parameters: {error_text(exc)}")
 
-        wizard.taskman.run(lambda: backend.compare_params(spec), done, failed)  # type: ignore[attr-defined]
+        wizard.taskman.run(lambda: backend.compare_params(spec), guarded(self, done), guarded(self, failed))  # type: ignore[attr-defined]
 
     def apply_chosen(self) -> None:
         names = self.model.chosen_names()
@@ -289,7 +290,9 @@ class ParamsPage(QWizardPage):
             self._busy(-1)
             self.status.show_failure(f"Cannot apply parameters: {error_text(exc)}")
 
-        wizard.taskman.run(lambda: backend.apply_params(spec, names), done, failed)  # type: ignore[attr-defined]
+        wizard.taskman.run(
+            lambda: backend.apply_params(spec, names), guarded(self, done), guarded(self, failed)
+        )  # type: ignore[attr-defined]
 
     def show_apply_results(self, results: list[Any]) -> None:
         lines = []

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QTextBrowser,
     QVBoxLayout,
     QWidget,
+    QWizard,
     QWizardPage,
 )
 
@@ -117,6 +118,9 @@ class StartPage(QWizardPage):
     def set_submitting(self, on: bool, text: str = "") -> None:
         self.submitting = on
         self.submit_status.show_plain(text)
+        wizard = self.wizard()
+        if wizard is not None:
+            wizard.button(QWizard.WizardButton.CancelButton).setEnabled(not on)
         self.completeChanged.emit()
 
     def isComplete(self) -> bool:

@@ -156,6 +156,12 @@ class CreateTaskWizard(QWizard):
 
         return failed
 
+    def reject(self) -> None:
+        # While Submit runs the task is being written; closing now would lose the answer.
+        if self.start_page.submitting:
+            return
+        super().reject()
+
     def done(self, result: int) -> None:
         self.check_page.cancel()
         super().done(result)
