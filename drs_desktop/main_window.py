@@ -105,6 +105,7 @@ class MainWindow(QMainWindow):
         self._details: dict[str, TaskDetailsDialog] = {}
         self._relays: set[_MessageRelay] = set()
         self.last_message = ""
+        self.refresh_count = 0  # refreshes merged so far (tests and the screenshot script wait on it)
 
         self.setWindowTitle(WINDOW_TITLE)
         self.setWindowIcon(load_icon("app"))
@@ -396,6 +397,7 @@ class MainWindow(QMainWindow):
         if self._closing:
             return
         self.model.set_records(records)
+        self.refresh_count += 1
         for name, dialog in list(self._details.items()):
             record = self.model.record(name)
             if record is not None:
