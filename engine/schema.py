@@ -302,13 +302,46 @@ def recreate_database(conn: pymysql.connections.Connection, schema: DatabaseSche
     )
 
 
-def create_tables(conn: pymysql.connections.Connection, schema: DatabaseSchema) -> None:
-    """Tables as SHOW CREATE TABLE gave them (indexes, charsets, AUTO_INCREMENT, partitions)."""
+_INDEX_LINE_RE = re.compile(r"^\s+(?:UNIQUE |FULLTEXT |SPATIAL )?(?:KEY|INDEX) ", re.I)
+
+
+def split_secondary_indexes(create_sql: str) -> tuple[str, tuple[str, ...]]:
+    """CREATE TABLE without its secondary indexes, and the `ADD ...` clauses that put them back.
+
+    SHOW CREATE TABLE prints one column, key or constraint per line, so the lines are the items.
+    """
+    lines = create_sql.split("\n")
+    close = max(i for i, line in enumerate(lines) if line.startswith(")"))
+    body = lines[1:close]
+    keep = [line.rstrip().rstrip(",") for line in body if not _INDEX_LINE_RE.match(line)]
+    indexes = tuple("ADD " + line.strip().rstrip(",") for line in body if _INDEX_LINE_RE.match(line))
+    if not indexes:
+        return create_sql, ()
+    return "\n".join([lines[0], ",\n".join(keep), *lines[close:]]), indexes
+
+
+def create_tables(
+    conn: pymysql.connections.Connection, schema: DatabaseSchema, defer_indexes: Iterable[str] = ()
+) -> dict[str, str]:
+    """Tables as SHOW CREATE TABLE gave them (indexes, charsets, AUTO_INCREMENT, partitions).
+
+    Tables named in `defer_indexes` are created without their secondary indexes: building an index
+    once over loaded rows is much faster than keeping it sorted row by row. Returns the ALTER TABLE
+    that adds them back, per table name.
+    """
     execute(conn, f"USE {quote_ident(schema.name)}", f"database {schema.name}")
     # Foreign keys may name tables created later in the loop.
     execute(conn, "SET SESSION foreign_key_checks = 0", "session settings")
+    deferred = set(defer_indexes)
+    later: dict[str, str] = {}
     for table in schema.tables:
-        execute(conn, table.create_sql, f"table {schema.name}.{table.name}")
+        sql = table.create_sql
+        if table.name in deferred:
+            sql, indexes = split_secondary_indexes(sql)
+            if indexes:
+                later[table.name] = f"ALTER TABLE {qualified(schema.name, table.name)} " + ", ".join(indexes)
+        execute(conn, sql, f"table {schema.name}.{table.name}")
+    return later
 
 
 class SessionSettings:

@@ -41,6 +41,7 @@ CHUNK_BYTES = 4 * 1024 * 1024  # SQL text per chunk read from the source (and pe
 MIN_CHUNK_ROWS, MAX_CHUNK_ROWS = 100, 200_000
 SPLIT_MIN_ROWS = 200_000  # tables larger than this are read as several key ranges
 SPLIT_RANGE_ROWS = 100_000
+INDEX_LATER_MIN_ROWS = 100_000  # tables this big get their secondary indexes after the load
 PROGRESS_INTERVAL = 0.25
 QUEUE_PER_WRITER = 2
 LOCK_WAIT_TIMEOUT = 120  # FTWRL waits for running statements; give up instead of blocking writes forever
@@ -774,6 +775,34 @@ def _selected_databases(spec: TaskSpec, conn: pymysql.connections.Connection) ->
     return tuple(user_databases(conn))
 
 
+def _tables_to_index_later(
+    conn: pymysql.connections.Connection, schemas: Sequence[sch.DatabaseSchema], plans: Sequence[TableState]
+) -> dict[str, set[str]]:
+    """Big tables whose secondary indexes are built after their rows are in.
+
+    Only tables with a primary key (so the clustered index stays put) and outside every foreign key
+    (a foreign key needs its index while the table exists).
+    """
+    in_foreign_keys: set[tuple[str, str]] = set()
+    for s in schemas:
+        for db, table, ref_db, ref_table in fetch(
+            conn,
+            "SELECT CONSTRAINT_SCHEMA, TABLE_NAME, UNIQUE_CONSTRAINT_SCHEMA, REFERENCED_TABLE_NAME "
+            "FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = %s OR "
+            "UNIQUE_CONSTRAINT_SCHEMA = %s",
+            [s.name, s.name],
+        ):
+            in_foreign_keys |= {(db, table), (ref_db, ref_table)}
+    big = {(p.db, p.name) for p in plans if p.rows_estimate >= INDEX_LATER_MIN_ROWS}
+    defer: dict[str, set[str]] = {}
+    for s in schemas:
+        for t in s.tables:
+            key = (s.name, t.name)
+            if key in big and key not in in_foreign_keys and "\n  PRIMARY KEY " in t.create_sql:
+                defer.setdefault(s.name, set()).add(t.name)
+    return defer
+
+
 def _sequence_values(
     conn: pymysql.connections.Connection, tables: Sequence[sch.TableDef]
 ) -> dict[tuple[str, str], str]:
@@ -838,9 +867,12 @@ def run_initial_copy(
         if not spec.migrate_definer:
             sch.log_missing_definers(target, schemas, log)
         target_packet = int(variables(target, "max_allowed_packet")["max_allowed_packet"] or 16 << 20)
+        defer = _tables_to_index_later(reader0, schemas, plans)
+        index_later: dict[tuple[str, str], str] = {}
         for s in schemas:
             sch.recreate_database(target, s)
-            sch.create_tables(target, s)
+            for name, alter in sch.create_tables(target, s, defer.get(s.name, ())).items():
+                index_later[(s.name, name)] = alter
         for (db, name), value in sequences.items():
             sch.execute(
                 target, f"SELECT SETVAL({qualified(db, name)}, {int(value)}, 0)", f"sequence {db}.{name}"
@@ -857,6 +889,16 @@ def run_initial_copy(
             if t.finished is None:
                 copier._table_done(t)  # noqa: SLF001
 
+        for (db, name), alter in index_later.items():
+            if stop.is_set():
+                raise CopyInterrupted("initial copy stopped while building indexes")
+            began = time.monotonic()
+            sch.execute(target, alter, f"the secondary indexes of table {db}.{name}")
+            log(
+                "info",
+                "snapshot",
+                f"table {db}.{name}: secondary indexes built in {time.monotonic() - began:.1f} s",
+            )
         disabled: list[tuple[str, str]] = []
         for s in schemas:
             sch.create_routines(target, s, definer)

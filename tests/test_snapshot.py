@@ -84,7 +84,8 @@ def source_setup(src) -> None:
         # AUTO_INCREMENT kept beyond the highest row
         "CREATE TABLE plain.counters (id INT AUTO_INCREMENT PRIMARY KEY, label VARCHAR(20), KEY (label)) "
         "AUTO_INCREMENT=1000",
-        "CREATE TABLE plain.big (id BIGINT UNSIGNED PRIMARY KEY, payload VARCHAR(100))",
+        "CREATE TABLE plain.big (id BIGINT UNSIGNED PRIMARY KEY, payload VARCHAR(100), code INT, KEY by_payload "
+        "(payload(20)), UNIQUE KEY by_code (code), CONSTRAINT positive CHECK (id > 0)) COMMENT 'big, many indexes'",
         "CREATE TABLE plain.audit (id INT AUTO_INCREMENT PRIMARY KEY, what VARCHAR(40))",
         "CREATE TABLE plain.empty_one (id INT PRIMARY KEY)",
     )
@@ -109,8 +110,8 @@ def source_setup(src) -> None:
             cur.executemany("INSERT INTO plain.counters (label) VALUES (%s)", [("a",), ("b",), ("c",)])
             cur.execute("DELETE FROM plain.counters WHERE id = 1002")
             cur.executemany(
-                "INSERT INTO plain.big VALUES (%s, %s)",
-                [(18446744073700000000 + i * 7919, f"payload {i} " + "x" * (i % 50)) for i in range(400)],
+                "INSERT INTO plain.big VALUES (%s, %s, %s)",
+                [(18446744073700000000 + i * 7919, f"payload {i} " + "x" * (i % 50), i) for i in range(400)],
             )
             cur.execute("ANALYZE TABLE plain.big, plain.counters")
             cur.fetchall()
@@ -189,6 +190,7 @@ def small_chunks(monkeypatch):
     monkeypatch.setattr(snapshot, "MIN_CHUNK_ROWS", 7)
     monkeypatch.setattr(snapshot, "SPLIT_MIN_ROWS", 100)
     monkeypatch.setattr(snapshot, "SPLIT_RANGE_ROWS", 50)
+    monkeypatch.setattr(snapshot, "INDEX_LATER_MIN_ROWS", 300)  # plain.big gets its indexes after the load
 
 
 def test_initial_copy_is_exact_and_complete(dbs, small_chunks):
@@ -268,6 +270,10 @@ def test_initial_copy_is_exact_and_complete(dbs, small_chunks):
     messages = [m for level, comp, m in logs if level == "info" and comp == "snapshot"]
     assert str(result.position) in messages[0] and str(result.position) in messages[-1]
     assert sum("copied:" in m for m in messages) == 8
+    assert [m for m in messages if "secondary indexes built" in m] == [
+        m for m in messages if "plain.big:" in m
+    ]
+    assert len([m for m in messages if "secondary indexes built" in m]) == 1
     assert not [entry for entry in logs if entry[0] != "info"]
 
 
