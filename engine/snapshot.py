@@ -416,6 +416,9 @@ class _Copier:
         self.log = log
         self.abort = threading.Event()
         self.wake = threading.Event()  # a worker ended: the coordinator looks at once
+        # Workers never call `log` themselves: the caller's log (the task store) is called from the
+        # caller's thread only, when the coordinator flushes these.
+        self.messages: queue.SimpleQueue[tuple[str, str, str]] = queue.SimpleQueue()
         self.errors: list[BaseException] = []
         self.n_writers = max(1, len(snap.readers))
         self.batches: queue.Queue[Batch | None] = queue.Queue(maxsize=QUEUE_PER_WRITER * self.n_writers)
@@ -440,10 +443,38 @@ class _Copier:
         ]
         for t in readers + writers:
             t.start()
+        try:
+            self._coordinate(readers, writers, on_tick)
+        except BaseException:
+            self.abort.set()  # e.g. the progress callback failed: stop the workers before leaving
+            self._finish(readers, writers)
+            raise
+        self.flush_log()
+
+    def _finish(self, readers: list[threading.Thread], writers: list[threading.Thread]) -> None:
+        for t in readers:
+            t.join()
+        for _ in writers:
+            self._put(None, force=True)
+        for t in writers:
+            t.join()
+
+    def flush_log(self) -> None:
+        while True:
+            try:
+                entry = self.messages.get_nowait()
+            except queue.Empty:
+                return
+            self.log(*entry)
+
+    def _coordinate(
+        self, readers: list[threading.Thread], writers: list[threading.Thread], on_tick: Callable[[], None]
+    ) -> None:
         sentinels_sent = False
         while True:
             if self.stop.is_set():
                 self.abort.set()
+            self.flush_log()
             on_tick()
             if not sentinels_sent and not any(t.is_alive() for t in readers):
                 for _ in writers:
@@ -658,7 +689,9 @@ class _Copier:
                 return
             table.finished = time.monotonic()
             seconds = table.finished - (table.started or table.finished)
-        self.log("info", "snapshot", f"table {table.label} copied: {table.rows_done} rows in {seconds:.1f} s")
+        self.messages.put(
+            ("info", "snapshot", f"table {table.label} copied: {table.rows_done} rows in {seconds:.1f} s")
+        )
 
     def _writer(self) -> None:
         try:
@@ -689,8 +722,8 @@ class _Copier:
                     if warnings and not table.warned:
                         table.warned = True
                         first = sch.fetch(conn, "SHOW WARNINGS LIMIT 1")
-                        self.log("warning", "snapshot", f"table {table.label}: the DR database warned while loading: "
-                                 f"{first[0][2] if first else ''} (error {first[0][1] if first else '?'})")  # fmt: skip
+                        self.messages.put(("warning", "snapshot", f"table {table.label}: the DR database warned while loading: "
+                                 f"{first[0][2] if first else ''} (error {first[0][1] if first else '?'})"))  # fmt: skip
                 except pymysql.err.MySQLError as exc:
                     self._fail(
                         ReplicationError(
@@ -885,9 +918,10 @@ def run_initial_copy(
             raise copier.errors[0]
         if stop.is_set():
             raise CopyInterrupted("initial copy stopped; the DR databases must be copied again")
-        for t in plans:  # empty tables have no batch to finish them
+        for t in plans:  # safety net: every table is finished by its last range or batch
             if t.finished is None:
                 copier._table_done(t)  # noqa: SLF001
+        copier.flush_log()
 
         for (db, name), alter in index_later.items():
             if stop.is_set():
