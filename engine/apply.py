@@ -232,6 +232,8 @@ class Applier:
                 for change in run:
                     self._apply_in_order(cur, name, shape, change)
         except pymysql.err.MySQLError as exc:
+            if connection_lost(exc):
+                raise  # the runner reconnects
             raise ReplicationError(
                 f"applying changes to {schema}.{table} failed: {_mysql_message(exc)}"
             ) from None
@@ -395,6 +397,8 @@ class Applier:
                         cur.execute(f"ALTER EVENT {quote_ident(edb)}.{quote_ident(ename)} DISABLE ON SLAVE")
             except pymysql.err.MySQLError as exc:
                 code = exc.args[0] if exc.args else None
+                if connection_lost(exc):
+                    raise
                 if not (replaying and code in ALREADY_APPLIED):
                     self.conn.rollback()
                     raise ReplicationError(
@@ -428,6 +432,18 @@ def _runs(changes: list[RowChange | DdlChange]) -> list[list[RowChange]]:
 
 def _chunks(items: list, n: int) -> list[list]:
     return [items[i : i + n] for i in range(0, len(items), n)]
+
+
+# Server errors that mean the session is gone rather than that the statement is wrong.
+SESSION_GONE = {1053, 1077, 1152, 1153, 1159, 1160, 1161, 1927, 4031}
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Client-side errors (2xxx: lost, gone away) and server shutdown/kill: reconnect, don't fail."""
+    if isinstance(exc, pymysql.err.InterfaceError):
+        return True
+    code = exc.args[0] if isinstance(exc, pymysql.err.MySQLError) and exc.args else None
+    return isinstance(code, int) and (code >= 2000 or code in SESSION_GONE or code == 0)
 
 
 def _mysql_message(exc: pymysql.err.MySQLError) -> str:

@@ -197,14 +197,21 @@ def binlog_position(conn: pymysql.connections.Connection, info: ServerInfo | Non
     return BinlogPosition(_s(data["File"]), int(data["Position"]), gtid)
 
 
-def set_read_only(conn: pymysql.connections.Connection, on: bool, info: ServerInfo | None = None) -> None:
-    """Make a server read-only for everyone without the admin privilege (or writable again)."""
+def set_read_only(
+    conn: pymysql.connections.Connection, on: bool, info: ServerInfo | None = None, *, super_read_only: bool = False
+) -> None:
+    """Make a server read-only for everyone without the admin privilege (or writable again).
+
+    MySQL's super_read_only would also stop the DR task's own apply session (unlike a native
+    replica's SQL thread), so the standby gets read_only only; `super_read_only=True` is for a
+    demoted service database at switchover, which nobody should write to any more.
+    """
     info = info or server_info(conn)
     with conn.cursor() as cur:
         if on:
             cur.execute("SET GLOBAL read_only = ON")
             if not info.is_mariadb:
-                cur.execute("SET GLOBAL super_read_only = ON")
+                cur.execute(f"SET GLOBAL super_read_only = {'ON' if super_read_only else 'OFF'}")
         else:
             if not info.is_mariadb:
                 cur.execute("SET GLOBAL super_read_only = OFF")

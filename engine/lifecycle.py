@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 
+from engine.errors import DrsError
 from engine.status import Action
 from engine.tasks import TaskService
 
@@ -32,6 +33,10 @@ def stop_runner(svc: TaskService, name: str, timeout: float = STOP_WAIT_SECONDS)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and pid_alive(svc.store.get_task(name).runner_pid):
         time.sleep(0.1)
+    if pid_alive(svc.store.get_task(name).runner_pid):
+        raise DrsError(
+            f"process {record.runner_pid} running task {name} did not stop within {timeout:.0f}s; stop it (SIGTERM) and try again"
+        )
 
 
 def delete_task(svc: TaskService, name: str, *, lift_read_only: bool = False) -> None:

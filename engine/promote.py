@@ -180,7 +180,7 @@ def promote(
         if reachable:
             source = connect(spec.source)
             try:
-                set_read_only(source, True)
+                set_read_only(source, True, super_read_only=True)
                 say("service database is now read-only")
                 source_final = binlog_position(source)
             finally:

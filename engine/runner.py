@@ -33,6 +33,7 @@ from engine.tasks import TaskService
 BATCH_ROWS = 5000  # row changes grouped into one DR-side commit while catching up
 PROGRESS_EVERY = 1.0  # seconds between store updates of delay and throughput
 MAX_BACKOFF = 30.0
+AUTO_RETRIES = 3  # for errors that are not network errors (those are retried without limit)
 QUEUE_ITEMS = 2000
 
 
@@ -56,14 +57,13 @@ def position_key(position: BinlogPosition) -> tuple[int, str, int]:
 
 def _transient(exc: BaseException) -> bool:
     """Errors worth a reconnect (the server or network went away), as opposed to data errors."""
+    from engine.apply import connection_lost
+
     if isinstance(exc, ConnectError):
         return exc.__class__.__name__ != "AccessDenied"
-    if isinstance(exc, pymysql.err.OperationalError | pymysql.err.InterfaceError):
-        code = exc.args[0] if exc.args else None
-        return code in (0, 2003, 2006, 2013, 2014, 2055, 1053, 1927, 4031) or code is None
-    return isinstance(
-        exc, ConnectionError | TimeoutError | OSError | EOFError | AttributeError | struct_error()
-    )
+    if isinstance(exc, pymysql.err.MySQLError):
+        return connection_lost(exc)
+    return isinstance(exc, ConnectionError | TimeoutError | OSError | EOFError | AttributeError | struct_error())
 
 
 def struct_error() -> type:
@@ -115,6 +115,14 @@ class TaskRunner:
             )
             self.log("info", "runner", "retrying the failed task from its checkpoint")
         elif record.status in (Status.CONFIGURATION, Status.PENDING_START):
+            start_at = record.spec.start_at
+            if record.status is Status.PENDING_START and start_at and start_at > datetime.now() and until is None:
+                self.log("info", "runner", f"scheduled: the task starts at {start_at:%Y-%m-%d %H:%M}")
+                while datetime.now() < start_at:
+                    if self._stop.wait(min(5.0, max(0.1, (start_at - datetime.now()).total_seconds()))):
+                        return store.get_task(self.name).status
+                    if store.get_task(self.name).status is not Status.PENDING_START:
+                        return store.get_task(self.name).status
             store.set_status(self.name, Status.STARTING)
         elif record.status not in RUNNING and until is None:
             if record.status is Status.PAUSED and wait_when_paused:
@@ -165,6 +173,19 @@ class TaskRunner:
                 return False
         return False
 
+    def _sleep_unless_stopped(self, seconds: float) -> bool:
+        """Wait before a retry; True when a stop (ours, or asked through the store) came meanwhile."""
+        deadline = time.monotonic() + seconds
+        while not self._stop.wait(min(0.5, max(0.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                return False
+            try:
+                if self._control() is not None:
+                    return True
+            except DrsError:
+                return True  # the task is gone
+        return True
+
     def _control(self) -> str | None:
         """What the user asked through the store: 'stop', 'pause' or None."""
         record = self.svc.store.get_task(self.name)
@@ -180,6 +201,7 @@ class TaskRunner:
 
     def _run(self, until: BinlogPosition | None, wait_when_paused: bool) -> Status:
         backoff = 1.0
+        retries = 0
         while True:
             spec = self.svc.spec_with_passwords(self.name)
             applier = Applier(
@@ -213,11 +235,19 @@ class TaskRunner:
                         "runner",
                         f"connection lost ({_describe(exc)}); reconnecting in {backoff:.0f}s",
                     )
-                    if self._stop.wait(backoff):
+                    if self._sleep_unless_stopped(backoff):
                         return self.svc.store.get_task(self.name).status
                     backoff = min(MAX_BACKOFF, backoff * 2)
                     continue
                 message = _describe(exc)
+                if retries < AUTO_RETRIES:
+                    # as the reference service: a few automatic retries before the task fails
+                    retries += 1
+                    self.log("alarm", "runner", f"{message}; automatic retry {retries} of {AUTO_RETRIES} in {backoff:.0f}s")
+                    if self._sleep_unless_stopped(backoff):
+                        return self.svc.store.get_task(self.name).status
+                    backoff = min(MAX_BACKOFF, backoff * 2)
+                    continue
                 self.log("error", "runner", message)
                 self._set_status(Status.FAILED, self.svc.store.get_task(self.name).phase, message)
                 return Status.FAILED

@@ -25,6 +25,7 @@ class TaskService:
         self.home: Path = resolve_home(home)
         self.store = Store(self.home)
         self.secrets = SecretStore(self.home)
+        self.store.end_expired_creation_failures()  # kept three days, then ended
 
     def close(self) -> None:
         self.store.close()

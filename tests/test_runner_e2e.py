@@ -248,3 +248,37 @@ def test_forced_failover_with_service_down(dbs, home, tmp_path):
 def _seq_engine(dbs):
     """MariaDB's SEQUENCE engine makes big test tables quickly (seq_1_to_N)."""
     yield
+
+
+def test_pause_resume_and_reconnect_after_dr_server_restart(dbs, home, tmp_path):
+    load_schema(dbs.source)
+    create_task(home, dbs, "pause-dr", tmp_path, databases=["oltp"])
+    proc = start_run(home, "pause-dr")
+    try:
+        wait_for(lambda: show(home, "pause-dr")["status"] == "replicating", 120, 0.3, "replicating")
+        drs(home, "task", "pause", "pause-dr", check=True)
+        assert show(home, "pause-dr")["status"] == "paused"
+        logs = lambda: json.loads(drs(home, "task", "logs", "pause-dr", "--json", check=True).stdout)  # noqa: E731
+        wait_for(lambda: any("paused at" in e["message"] for e in logs()), 30, 0.3, "runner paused")
+        dbs.source.sql("INSERT INTO oltp.kv VALUES (1, 'while paused')")
+        wait_for(lambda: dbs.source.sql("SELECT COUNT(*) FROM oltp.kv")[0][0] == 1, 5, 0.5, "give the runner a chance")
+        assert dbs.target.sql("SELECT COUNT(*) FROM oltp.kv")[0][0] == 0  # nothing applied while paused
+        assert proc.poll() is None  # `drs run` waits for resume
+        # pause is refused when already paused: the status rules are enforced by the CLI too
+        again = drs(home, "task", "pause", "pause-dr")
+        assert again.returncode == 2 and "Pause is not available" in again.stderr
+        drs(home, "task", "resume", "pause-dr", check=True)
+        wait_for(lambda: dbs.target.sql("SELECT COUNT(*) FROM oltp.kv")[0][0] == 1, 60, 0.3, "applied after resume")
+        # the DR server goes away and comes back: the runner reconnects by itself
+        dbs.target.stop()
+        dbs.source.sql("INSERT INTO oltp.kv VALUES (2, 'while the DR server was down')")
+        dbs.target.start(dbs.base)
+        wait_for(lambda: dbs.target.sql("SELECT COUNT(*) FROM oltp.kv")[0][0] == 2, 120, 0.5, "applied after reconnect")
+        assert any(e["level"] == "alarm" and "reconnecting" in e["message"] for e in logs()), [e["message"] for e in logs() if e["level"] != "info"]
+        assert show(home, "pause-dr")["status"] == "replicating"
+        # the restarted DR server came back writable; the runner made it read-only again
+        assert dbs.target.sql("SELECT @@GLOBAL.read_only")[0][0] == 1
+    finally:
+        if proc.poll() is None:
+            code, _out, err = stop(proc)
+            assert code == 0, err
