@@ -222,3 +222,24 @@ def test_other_failures_exit_1_without_traceback(tmp_path):
 def test_help_exits_0():
     result = drs(None, "task", "--help")
     assert result.returncode == 0 and "usage: drs task" in result.stdout and "create" in result.stdout
+
+
+def test_create_runs_prechecks_on_real_servers(dbs, tmp_path):
+    from conftest import REPL_PASSWORD, make_spec
+
+    home = tmp_path / "home"
+    spec = make_spec(dbs, "checked-dr")
+    dbs.source.sql("CREATE DATABASE shop", "CREATE TABLE shop.t (id INT PRIMARY KEY)")
+    # a non-empty database of the same name on the DR side is a failed item: refused, exit 2
+    dbs.target.sql("CREATE DATABASE shop", "CREATE TABLE shop.t (id INT PRIMARY KEY)", "INSERT INTO shop.t VALUES (1)")
+    refused = drs(home, "task", "create", "--spec", write_spec(tmp_path / "s.json", spec))
+    assert refused.returncode == 2
+    assert "DR database names not in use" in refused.stderr and "shop" in refused.stderr
+    assert json.loads(drs(home, "task", "list", "--json").stdout) == []
+    dbs.target.sql("DROP DATABASE shop")
+    created = drs(home, "task", "create", "--spec", write_spec(tmp_path / "s.json", spec))
+    assert created.returncode == 0, created.stderr
+    assert REPL_PASSWORD not in created.stdout + created.stderr
+    assert json.loads(drs(home, "task", "show", "checked-dr", "--json").stdout)["status"] == "starting"
+    stored = b"".join(p.read_bytes() for p in home.glob(STORE_FILE + "*"))
+    assert stored and REPL_PASSWORD.encode() not in stored
