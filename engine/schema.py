@@ -456,7 +456,8 @@ def create_events(
 def deferred_trigger_sql(trigger: TriggerDef, definer: str | None, info: ServerInfo) -> str:
     """A CREATE TRIGGER that works from any current database, definer rewritten if asked.
 
-    On MariaDB it carries its sql_mode (SET STATEMENT ... FOR), so promote can run it as is.
+    On MariaDB it carries its sql_mode (SET STATEMENT ... FOR); run it with create_deferred_trigger,
+    which also parses it under that mode.
     """
     sql = rewrite_definer(trigger.create_sql, definer) if definer else trigger.create_sql
 
@@ -475,6 +476,21 @@ def deferred_trigger_sql(trigger: TriggerDef, definer: str | None, info: ServerI
         mode = trigger.sql_mode.replace("\\", "\\\\").replace("'", "''")
         sql = f"SET STATEMENT sql_mode='{mode}' FOR {sql}"
     return sql
+
+
+_SET_STATEMENT_RE = re.compile(r"^SET STATEMENT sql_mode='((?:[^'\\]|''|\\.)*)' FOR ", re.S)
+
+
+def create_deferred_trigger(conn: pymysql.connections.Connection, statement: str) -> None:
+    """Run one of SnapshotResult.deferred_triggers (promote uses this).
+
+    SET STATEMENT gives the trigger its sql_mode, but the CREATE is parsed before that applies: a
+    body written under e.g. ANSI_QUOTES needs the session in that mode too.
+    """
+    m = _SET_STATEMENT_RE.match(statement)
+    mode = m.group(1).replace("''", "'").replace("\\\\", "\\") if m else None
+    with SessionSettings(conn, sql_mode=mode):
+        execute(conn, statement, "trigger")
 
 
 def log_missing_definers(

@@ -14,6 +14,7 @@ import pytest
 from engine import snapshot
 from engine.connect import quote_ident
 from engine.errors import ReplicationError
+from engine.schema import create_deferred_trigger
 from engine.snapshot import CopyInterrupted, SnapshotResult, run_initial_copy
 from engine.spec import FlowControl, parse_spec
 from engine.throttle import BURST_SECONDS, Throttle
@@ -131,6 +132,12 @@ def source_setup(src) -> None:
         "CREATE SEQUENCE plain.order_no START WITH 100 INCREMENT BY 1",
         "SELECT NEXTVAL(plain.order_no)",
     )
+    # a trigger defined under ANSI_QUOTES, on a table with an odd name
+    src.sql(
+        "SET SESSION sql_mode = 'ANSI_QUOTES'",
+        'CREATE TRIGGER "odd db"."trg ansi" BEFORE INSERT ON "odd db"."täble ü" FOR EACH ROW '
+        'SET NEW."val" = NEW."val" + 1',
+    )
 
 
 def table_dump(server, db: str, table: str) -> list[tuple]:
@@ -244,14 +251,24 @@ def test_initial_copy_is_exact_and_complete(dbs, small_chunks):
     )
     assert len(definers) == 7 and {d for (d,) in definers} == {"drs@%"}
     # triggers: not on the DR side, handed back for promote, and they work from any database
-    assert tgt.sql("SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = 'plain'") == [
-        (0,)
-    ]
-    assert len(result.deferred_triggers) == 1 and "DEFINER=`drs`@`%`" in result.deferred_triggers[0]
-    tgt.sql(result.deferred_triggers[0])
+    assert tgt.sql("SELECT COUNT(*) FROM information_schema.TRIGGERS") == [(0,)]
+    assert len(result.deferred_triggers) == 2
+    assert all("DEFINER=`drs`@`%`" in t for t in result.deferred_triggers)
+    conn = tgt.root()
+    try:
+        for statement in result.deferred_triggers:
+            create_deferred_trigger(conn, statement)
+    finally:
+        conn.close()
     assert tgt.sql(
-        "SELECT DEFINER, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = 'plain'"
-    ) == [("drs@%", "counters")]
+        "SELECT TRIGGER_SCHEMA, TRIGGER_NAME, EVENT_OBJECT_TABLE, DEFINER, SQL_MODE FROM information_schema.TRIGGERS "
+        "ORDER BY TRIGGER_SCHEMA"
+    ) == [
+        ("odd db", "trg ansi", "täble ü", "drs@%", "ANSI_QUOTES"),
+        ("plain", "trg_audit", "counters", "drs@%", src.sql("SELECT @@GLOBAL.sql_mode")[0][0]),
+    ]
+    tgt.sql(f"INSERT INTO {quote_ident(ODD_DB)}.`täble ü` VALUES ('new', 1)")
+    assert tgt.sql(f"SELECT val FROM {quote_ident(ODD_DB)}.`täble ü` WHERE code = 'new'") == [(2,)]
     # events: present, not running on the standby; the enabled one is listed for promote
     assert tgt.sql("SELECT EVENT_NAME, STATUS FROM information_schema.EVENTS ORDER BY EVENT_NAME") == [
         ("ev_cleanup", "SLAVESIDE_DISABLED"),
@@ -477,3 +494,30 @@ def test_flow_control_spec_limit_is_what_the_throttle_uses():
     spec_flow = FlowControl(max_mb_s=3)
     assert Throttle(spec_flow).limit_now() == 3 * 1024 * 1024
     assert Throttle(None).limit_now() is None
+
+
+def test_definer_rewriting_handles_every_quoting():
+    from engine.schema import definer_of, rewrite_definer, split_secondary_indexes
+
+    ansi = 'CREATE DEFINER="root"@"localhost" TRIGGER t1 BEFORE INSERT ON t FOR EACH ROW SET NEW.a = 1'
+    assert definer_of(ansi) == "root@localhost"
+    assert rewrite_definer(ansi, "drs@%").startswith("CREATE DEFINER=`drs`@`%` TRIGGER t1 ")
+    odd = "CREATE ALGORITHM=UNDEFINED DEFINER=`we``ird@x`@`10.0.%` SQL SECURITY DEFINER VIEW `v` AS select 1"
+    assert definer_of(odd) == "we`ird@x@10.0.%"
+    assert rewrite_definer(odd, "a b@%") == (
+        "CREATE ALGORITHM=UNDEFINED DEFINER=`a b`@`%` SQL SECURITY DEFINER VIEW `v` AS select 1"
+    )
+    # only the header's definer: a body mentioning DEFINER= is left alone
+    body = "CREATE DEFINER=`u`@`h` PROCEDURE p() SELECT 'DEFINER=`x`@`y`'"
+    assert rewrite_definer(body, "drs@%") == "CREATE DEFINER=`drs`@`%` PROCEDURE p() SELECT 'DEFINER=`x`@`y`'"
+
+    create = (
+        "CREATE TABLE `t` (\n  `id` int(11) NOT NULL,\n  `a` int(11) DEFAULT NULL,\n  PRIMARY KEY (`id`),\n"
+        "  UNIQUE KEY `ua` (`a`),\n  KEY `x` (`a`,`id`),\n  CONSTRAINT `c` CHECK (`a` > 0)\n) ENGINE=InnoDB"
+    )
+    bare, indexes = split_secondary_indexes(create)
+    assert bare == (
+        "CREATE TABLE `t` (\n  `id` int(11) NOT NULL,\n  `a` int(11) DEFAULT NULL,\n  PRIMARY KEY (`id`),\n"
+        "  CONSTRAINT `c` CHECK (`a` > 0)\n) ENGINE=InnoDB"
+    )
+    assert indexes == ("ADD UNIQUE KEY `ua` (`a`)", "ADD KEY `x` (`a`,`id`)")
