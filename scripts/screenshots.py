@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         window.show()
         wait_until(app, lambda: window.model.rowCount() == len(TASKS))
         window.select_task("orders-dr")
+        window.table.setFocus()
         app.processEvents()
         save(window, out / "main-window.png")
 
@@ -190,6 +191,23 @@ def main(argv: list[str] | None = None) -> int:
         progress.show()
         app.processEvents()
         save(progress, out / "promote-progress.png")
+        from engine.connect import BinlogPosition
+        from engine.promote import PromoteResult
+
+        progress.add_message("DR database is now writable (applied up to binlog.000042:1240100)")
+        progress.show_result(
+            PromoteResult(
+                "orders-dr",
+                "switchover",
+                BinlogPosition("binlog.000042", 1240100, None),
+                BinlogPosition("binlog.000042", 1240100, None),
+                True,
+                "switchover complete: DR database writable, applied up to binlog.000042:1240100; "
+                "service database read-only at binlog.000042:1240100",
+            )
+        )
+        app.processEvents()
+        save(progress, out / "promote-result.png")
         progress.close()
 
         window.shutdown()
