@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.errors import DrsError
-from engine.status import ACTION_LABELS, Action, Status, allowed_actions
+from engine.status import ACTION_LABELS, RUNNING, Action, Status, allowed_actions
 from engine.store import DrLogEntry, TaskRecord
 from engine.tasks import TaskService
 
@@ -481,10 +481,19 @@ class MainWindow(QMainWindow):
         if name is None:
             return
 
+        store = self.service.store
+
+        def still_paused() -> None:
+            # A runner crossing from the initial to the incremental phase at the moment of the pause
+            # may have written its running status over ours; the pause request is still there.
+            record = store.get_task(name)
+            if record.control_request == "pause" and record.status in RUNNING:
+                store.set_status(name, Status.PAUSED, expect=set(RUNNING))
+
         def paused(_: Any) -> None:
-            self.registry.stop(name, wait=False)
             self.model.patch(name, status=Status.PAUSED)
             self.update_actions()
+            self.registry.stop_then(name, lambda: self.taskman.run(still_paused, lambda _: self.refresh()))
 
         self._job(Action.PAUSE.value, name, lambda: self.service.pause(name), paused, title="Pause")
 

@@ -354,7 +354,7 @@ def test_modify_connection_details_stores_the_new_dr_password_only(qtbot, open_w
 
 
 def test_view_details_shows_settings_state_and_dr_log_by_level_never_a_password(
-    qtbot, open_window, populated, servers
+    qtbot, qtmodeltester, open_window, populated, servers
 ):
     populated.store.add_log("orders-dr", "warning", "apply", "table audit has no primary key")
     populated.store.add_log("orders-dr", "error", "runner", "connection lost; reconnecting")
@@ -373,6 +373,7 @@ def test_view_details_shows_settings_state_and_dr_log_by_level_never_a_password(
     assert f"{servers.source.endpoint.host}:{servers.source.endpoint.port}" in text
     assert servers.source.endpoint.password.reveal() not in text
     assert dialog.log_proxy.rowCount() == dialog.log_model.rowCount()
+    qtmodeltester.check(dialog.log_model)
     dialog.level_combo.setCurrentIndex(dialog.level_combo.findData("error"))
     assert dialog.log_proxy.rowCount() == 1
     assert dialog.log_proxy.index(0, 3).data() == "connection lost; reconnecting"

@@ -244,6 +244,8 @@ def test_promote_switchover_by_right_click_then_offer_reverse_task(qtbot, dbs, s
         assert progress.reverse_button.isVisible()
         progress.reverse_button.click()
         wizard = wait_dialog(qtbot, window, CreateTaskWizard)
+        # pre-filled from reverse_spec: the promoted DR side is the new service side
+        assert wizard.task_page.name_edit.text() == "promo-dr-reverse"
         wizard.reject()
         progress.close()
     finally:
