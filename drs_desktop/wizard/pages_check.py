@@ -30,6 +30,7 @@ from drs_desktop.wizard.common import (
     WARN_COLOUR,
     StatusLabel,
     check_state,
+    emit,
     error_text,
     guarded,
     is_checked,
@@ -58,7 +59,7 @@ class PrecheckModel(QAbstractTableModel):
         self.results = list(results)
         self.confirmed = set()
         self.endResetModel()
-        self.confirmationsChanged.emit()
+        emit(self.confirmationsChanged)
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's own default
         return 0 if parent.isValid() else len(self.results)
@@ -109,8 +110,8 @@ class PrecheckModel(QAbstractTableModel):
             self.confirmed.add(index.row())
         else:
             self.confirmed.discard(index.row())
-        self.dataChanged.emit(index, index, [Qt.ItemDataRole.CheckStateRole])
-        self.confirmationsChanged.emit()
+        emit(self.dataChanged, index, index, [Qt.ItemDataRole.CheckStateRole])
+        emit(self.confirmationsChanged)
         return True
 
     # -- the page's questions -------------------------------------------------------------------
@@ -225,13 +226,13 @@ class CheckPage(QWizardPage):
         self.progress.setRange(0, 0)
         self.current_label.setText("Starting the pre-checks…")
         self.status.show_plain("")
-        self.completeChanged.emit()
+        emit(self.completeChanged)
         relay = self.relay
         backend = wizard.backend  # type: ignore[attr-defined]
 
         def on_progress(done: int, total: int, item: str) -> None:  # worker thread
             if not stop.is_set():
-                relay.progress.emit(done, total, item)
+                emit(relay.progress, done, total, item)
 
         def done(results: list[Any]) -> None:
             if run_id != self.run_id:
@@ -259,7 +260,7 @@ class CheckPage(QWizardPage):
         self.running = False
         self.stop_event = None
         self.again_button.setEnabled(True)
-        self.completeChanged.emit()
+        emit(self.completeChanged)
 
     def _on_progress(self, done: int, total: int, item: str) -> None:
         if not self.running:
@@ -289,7 +290,7 @@ class CheckPage(QWizardPage):
         else:
             self.rate_label.setText("Success rate: –")
         self.view.resizeRowsToContents()
-        self.completeChanged.emit()
+        emit(self.completeChanged)
 
     def isComplete(self) -> bool:
         return not self.running and bool(self.model.results) and self.model.success_rate() == 100

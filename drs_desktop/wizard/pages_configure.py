@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
@@ -30,10 +29,10 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from drs_desktop.wizard.common import ErrorLabel, StatusLabel, check_state, error_text, guarded, human_size
+from drs_desktop.wizard.common import ErrorLabel, StatusLabel, emit, error_text, guarded, human_size
+from drs_desktop.wizard.models import DatabaseListModel, TextRowsModel
 from engine.spec import MAX_WINDOWS, TimeWindow, check_databases, check_max_mb_s, check_windows, parse_clock
 
-NAME_ROLE = Qt.ItemDataRole.UserRole + 1
 DEFAULT_WINDOWS = (("00:00", "06:00"), ("12:00", "14:00"), ("20:00", "24:00"))
 DEFINER_YES = (
     "Objects (views, routines, triggers, events) get the DR side's task user as DEFINER, so they run "
@@ -73,7 +72,7 @@ class ConfigurePage(QWizardPage):
         top.addWidget(self.busy)
         top.addWidget(self.reload_button)
         db_layout.addLayout(top)
-        self.db_model = QStandardItemModel(self)
+        self.db_model = DatabaseListModel(self)
         self.db_view = QListView()
         self.db_view.setModel(self.db_model)
         self.db_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -116,8 +115,7 @@ class ConfigurePage(QWizardPage):
         self.mb_error = ErrorLabel()
         flow_layout.addWidget(self.mb_error)
         ranges_row = QHBoxLayout()
-        self.window_model = QStandardItemModel(0, 2, self)
-        self.window_model.setHorizontalHeaderLabels(["Start (HH:MM)", "End (HH:MM)"])
+        self.window_model = TextRowsModel(("Start (HH:MM)", "End (HH:MM)"), self)
         self.window_view = QTableView()
         self.window_view.setModel(self.window_model)
         self.window_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
@@ -169,7 +167,7 @@ class ConfigurePage(QWizardPage):
         layout.addWidget(definer_box)
 
         self.all_check.toggled.connect(self._all_toggled)
-        self.db_model.itemChanged.connect(self._db_item_changed)
+        self.db_model.checksChanged.connect(self._db_checks_changed)
         self.reload_button.clicked.connect(self.load_databases)
         for w in (self.flow_off, self.flow_on, self.all_day, self.in_ranges):
             w.toggled.connect(self._flow_changed)
@@ -177,6 +175,7 @@ class ConfigurePage(QWizardPage):
         self.window_model.dataChanged.connect(self.revalidate)
         self.window_model.rowsInserted.connect(self.revalidate)
         self.window_model.rowsRemoved.connect(self.revalidate)
+        self.window_model.modelReset.connect(self.revalidate)
         self.add_window_button.clicked.connect(self.add_window)
         self.remove_window_button.clicked.connect(self.remove_selected_window)
         self.errors: dict[str, str] = {}
@@ -184,11 +183,7 @@ class ConfigurePage(QWizardPage):
 
     # -- values ---------------------------------------------------------------------------------
     def checked_databases(self) -> list[str]:
-        return [
-            self.db_model.item(r).data(NAME_ROLE)
-            for r in range(self.db_model.rowCount())
-            if self.db_model.item(r).checkState() == Qt.CheckState.Checked
-        ]
+        return self.db_model.checked_names()
 
     def databases(self) -> list[str] | None:
         """None means every user database (all boxes ticked)."""
@@ -199,11 +194,7 @@ class ConfigurePage(QWizardPage):
         return self.checked_databases()
 
     def windows_text(self) -> list[tuple[str, str]]:
-        rows = []
-        for r in range(self.window_model.rowCount()):
-            start, end = self.window_model.item(r, 0), self.window_model.item(r, 1)
-            rows.append(((start.text() if start else "").strip(), (end.text() if end else "").strip()))
-        return rows
+        return [(start.strip(), end.strip()) for start, end in self.window_model.values()]
 
     def flow_control(self) -> dict[str, Any] | None:
         if not self.flow_on.isChecked():
@@ -227,11 +218,7 @@ class ConfigurePage(QWizardPage):
             self.flow_on.setChecked(True)
             self.mb_spin.setValue(int(fc.get("max_mb_s", 50)))
             windows = fc.get("windows") or []
-            self.window_model.removeRows(0, self.window_model.rowCount())
-            for w in windows:
-                self.window_model.appendRow(
-                    [QStandardItem(str(w.get("start", ""))), QStandardItem(str(w.get("end", "")))]
-                )
+            self.window_model.set_rows([(str(w.get("start", "")), str(w.get("end", ""))) for w in windows])
             (self.in_ranges if windows else self.all_day).setChecked(True)
         else:
             self.flow_off.setChecked(True)
@@ -286,17 +273,9 @@ class ConfigurePage(QWizardPage):
 
     def set_databases(self, rows: list[tuple[str, int]]) -> None:
         self._syncing = True
-        self.db_model.clear()
-        wanted = set(self.wanted) if self.wanted is not None else None
-        for name, size in rows:
-            item = QStandardItem(f"{name}    ({human_size(size)})")
-            item.setData(name, NAME_ROLE)
-            item.setCheckable(True)
-            item.setEditable(False)
-            item.setCheckState(check_state(wanted is None or name in wanted))
-            self.db_model.appendRow(item)
+        self.db_model.set_databases(rows, set(self.wanted) if self.wanted is not None else None)
         self._syncing = False
-        total = sum(size for _, size in rows)
+        total = self.db_model.total_size()
         self.db_status.show_plain(
             f"{len(rows)} user database(s), {human_size(total)} in all."
             if rows
@@ -309,12 +288,11 @@ class ConfigurePage(QWizardPage):
         if self._syncing:
             return
         self._syncing = True
-        for r in range(self.db_model.rowCount()):
-            self.db_model.item(r).setCheckState(check_state(on))
+        self.db_model.set_all(on)
         self._syncing = False
         self.revalidate()
 
-    def _db_item_changed(self, _item: QStandardItem) -> None:
+    def _db_checks_changed(self) -> None:
         if self._syncing:
             return
         self._sync_all_check()
@@ -323,10 +301,7 @@ class ConfigurePage(QWizardPage):
     def _sync_all_check(self) -> None:
         if not self.db_model.rowCount():
             return
-        all_on = all(
-            self.db_model.item(r).checkState() == Qt.CheckState.Checked
-            for r in range(self.db_model.rowCount())
-        )
+        all_on = self.db_model.all_checked()
         self._syncing = True
         self.all_check.setChecked(all_on)
         self._syncing = False
@@ -346,13 +321,13 @@ class ConfigurePage(QWizardPage):
     def add_window(self) -> None:
         used = {s for s, _ in self.windows_text()}
         start, end = next(((s, e) for s, e in DEFAULT_WINDOWS if s not in used), DEFAULT_WINDOWS[0])
-        self.window_model.appendRow([QStandardItem(start), QStandardItem(end)])
+        self.window_model.append_row((start, end))
         self.window_view.setCurrentIndex(self.window_model.index(self.window_model.rowCount() - 1, 0))
 
     def remove_selected_window(self) -> None:
         index = self.window_view.currentIndex()
         if index.isValid():
-            self.window_model.removeRow(index.row())
+            self.window_model.remove_row(index.row())
 
     # -- rules ----------------------------------------------------------------------------------
     def revalidate(self, *_: Any) -> None:
@@ -384,7 +359,7 @@ class ConfigurePage(QWizardPage):
         self.window_error.show_error(errors.get("windows"))
         self.add_window_button.setEnabled(self.window_model.rowCount() < MAX_WINDOWS)
         self.errors = errors
-        self.completeChanged.emit()
+        emit(self.completeChanged)
 
     def isComplete(self) -> bool:
         return not self.errors and self.loaded_for is not None and not self.loading

@@ -37,6 +37,7 @@ from drs_desktop.wizard.common import (
     OK_COLOUR,
     StatusLabel,
     check_state,
+    emit,
     error_text,
     guarded,
     is_checked,
@@ -66,7 +67,7 @@ class ParamModel(QAbstractTableModel):
         names = {r.name for r in self.rows if not r.consistent}
         self.chosen &= names
         self.endResetModel()
-        self.selectionChanged.emit()
+        emit(self.selectionChanged)
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's own default
         return 0 if parent.isValid() else len(self.rows)
@@ -128,8 +129,8 @@ class ParamModel(QAbstractTableModel):
             self.chosen.add(p.name)
         else:
             self.chosen.discard(p.name)
-        self.dataChanged.emit(index, index, [Qt.ItemDataRole.CheckStateRole])
-        self.selectionChanged.emit()
+        emit(self.dataChanged, index, index, [Qt.ItemDataRole.CheckStateRole])
+        emit(self.selectionChanged)
         return True
 
     def chosen_names(self) -> list[str]:

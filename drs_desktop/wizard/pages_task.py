@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
@@ -27,7 +26,8 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from drs_desktop.wizard.common import ErrorLabel, with_error
+from drs_desktop.wizard.common import ErrorLabel, emit, with_error
+from drs_desktop.wizard.models import TextRowsModel
 from engine.errors import SpecInvalid
 from engine.spec import MAX_TAGS, check_description, check_name, check_tags, parse_spec
 
@@ -141,8 +141,7 @@ class TaskPage(QWizardPage):
         form.addRow("Destination DB access:", self.access_edit)
 
         # Tags: a small key/value editor.
-        self.tag_model = QStandardItemModel(0, 2, self)
-        self.tag_model.setHorizontalHeaderLabels(["Key", "Value"])
+        self.tag_model = TextRowsModel(("Key", "Value"), self)
         self.tag_view = QTableView()
         self.tag_view.setModel(self.tag_model)
         self.tag_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
@@ -183,6 +182,7 @@ class TaskPage(QWizardPage):
         self.tag_model.dataChanged.connect(self.revalidate)
         self.tag_model.rowsInserted.connect(self.revalidate)
         self.tag_model.rowsRemoved.connect(self.revalidate)
+        self.tag_model.modelReset.connect(self.revalidate)
         self.errors: dict[str, str] = {}
         self._network_changed()
 
@@ -210,12 +210,7 @@ class TaskPage(QWizardPage):
         return self.ca_edit.text().strip() or None if self.tls == "verify_ca" else None
 
     def tags(self) -> list[tuple[str, str]]:
-        rows = []
-        for r in range(self.tag_model.rowCount()):
-            key = self.tag_model.item(r, 0)
-            value = self.tag_model.item(r, 1)
-            rows.append(((key.text() if key else "").strip(), (value.text() if value else "")))
-        return rows
+        return [(key.strip(), value) for key, value in self.tag_model.values()]
 
     def spec_part(self) -> dict[str, Any]:
         return {
@@ -241,9 +236,7 @@ class TaskPage(QWizardPage):
         self.ca_edit.setText(source.get("ca_file") or "")
         tags = prefill.get("tags") or {}
         items = tags.items() if isinstance(tags, dict) else [(t["key"], t["value"]) for t in tags]
-        self.tag_model.removeRows(0, self.tag_model.rowCount())
-        for key, value in items:
-            self.tag_model.appendRow([QStandardItem(str(key)), QStandardItem(str(value))])
+        self.tag_model.set_rows([(str(key), str(value)) for key, value in items])
         self.revalidate()
 
     # -- behaviour ------------------------------------------------------------------------------
@@ -271,7 +264,7 @@ class TaskPage(QWizardPage):
         self.revalidate()
 
     def add_tag(self) -> None:
-        self.tag_model.appendRow([QStandardItem(""), QStandardItem("")])
+        self.tag_model.append_row(("", ""))
         index = self.tag_model.index(self.tag_model.rowCount() - 1, 0)
         self.tag_view.setCurrentIndex(index)
         self.tag_view.setFocus()
@@ -282,7 +275,7 @@ class TaskPage(QWizardPage):
         if not rows and self.tag_view.currentIndex().isValid():
             rows = [self.tag_view.currentIndex().row()]
         for row in rows:
-            self.tag_model.removeRow(row)
+            self.tag_model.remove_row(row)
 
     def revalidate(self, *_: Any) -> None:
         errors: dict[str, str] = {}
@@ -312,7 +305,7 @@ class TaskPage(QWizardPage):
         self.tags_error.show_error(errors.get("tags"))
         self.add_tag_button.setEnabled(self.tag_model.rowCount() < MAX_TAGS)
         self.errors = errors
-        self.completeChanged.emit()
+        emit(self.completeChanged)
 
     def initializePage(self) -> None:
         self.revalidate()
