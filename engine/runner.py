@@ -156,9 +156,15 @@ class TaskRunner:
             # catching up for promote: the status stays Promoting
             self.svc.store.update_task(self.name, phase=phase, **fields)
             return
-        self.svc.store.set_status(
-            self.name, status, last_error=message if status is Status.FAILED else None, phase=phase, **fields
+        # A running status only replaces a running status: a pause (or promote) that came in
+        # meanwhile wins, and the loop sees it at its next control check.
+        expect = set(RUNNING) if status in RUNNING else None
+        changed = self.svc.store.set_status(
+            self.name, status, last_error=message if status is Status.FAILED else None, expect=expect, phase=phase, **fields
         )
+        if not changed:
+            self.svc.store.update_task(self.name, phase=phase, **fields)
+            return
         if self.on_status:
             self.on_status(StatusChange(self.name, status, phase, message))
 

@@ -48,6 +48,7 @@ class MariaDBServer:
     port: int = 0
     datadir: Path = field(default_factory=Path)
     socket_path: Path = field(default_factory=Path)
+    tmpdir: Path = field(default_factory=Path)
     proc: subprocess.Popen | None = None
     external: tuple[str, int, str, str] | None = None
 
@@ -82,6 +83,12 @@ class MariaDBServer:
         self.datadir = base / self.name
         self.datadir.mkdir(parents=True, exist_ok=True)
         self.socket_path = self.datadir / "sock"
+        # A private temp dir (outside the datadir, where it would show up as a database): nothing
+        # else in /tmp can delete the server's temp files.
+        self.tmpdir = base / f"{self.name}-tmp"
+        self.tmpdir.mkdir(exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.tmpdir, "mysql", "mysql")
         if not (self.datadir / "mysql").exists():
             subprocess.run(
                 [_tool("mariadb-install-db", "mysql_install_db"), "--no-defaults", f"--datadir={self.datadir}",
@@ -98,7 +105,7 @@ class MariaDBServer:
             f"--socket={self.socket_path}", "--bind-address=127.0.0.1", f"--server-id={self.server_id}",
             f"--log-bin={self.datadir}/binlog", "--binlog-format=ROW", "--binlog-row-image=FULL",
             "--binlog-row-metadata=FULL", "--log-slave-updates", f"--pid-file={self.datadir}/pid",
-            f"--log-error={self.datadir}/err.log", "--skip-name-resolve", "--innodb-flush-log-at-trx-commit=2",
+            f"--log-error={self.datadir}/err.log", f"--tmpdir={self.tmpdir}", "--skip-name-resolve", "--innodb-flush-log-at-trx-commit=2",
             "--sync-binlog=0", "--innodb-buffer-pool-size=256M", "--max-connections=300",
             "--innodb-log-file-size=256M", "--local-infile=1", "--skip-log-bin-trust-function-creators",
         ]  # fmt: skip
