@@ -2,7 +2,8 @@
 
 With --source/--target (host:port:user:password) the pages talk to those servers. Without them the
 pages are filled with CANNED results (a fake backend below, for display only: nothing is connected).
-Passwords are never visible: the fields echo as dots and the summary masks them.
+Passwords are never visible: the fields echo as dots and the summary masks them. (A password given
+with --source/--target is visible to other local users in the process list: use a test account.)
 """
 
 from __future__ import annotations
