@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QProgressBar,
     QPushButton,
@@ -31,6 +32,7 @@ AGREEMENT = (
     "I understand that the DR database will be read-only while the task runs and that data on it may be "
     "overwritten"
 )
+TLS_TEXT = {"off": "off", "required": "required (encrypted)", "verify_ca": "verify CA"}
 TITLES = {
     "standby": ("Service database (source)", "DR database (this side, standby)"),
     "active": ("Service database (this side, active)", "DR database (remote side, standby)"),
@@ -69,6 +71,11 @@ class EndpointBox(QGroupBox):
         self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.password_error = ErrorLabel()
         form.addRow("Password:", with_error(self.password_edit, self.password_error))
+
+        self.tls_text = QLabel()
+        self.tls_text.setWordWrap(True)
+        self.tls_text.setToolTip("Chosen on the first page (network type and TLS)")
+        form.addRow("TLS:", self.tls_text)
 
         test_row = QHBoxLayout()
         self.test_button = QPushButton("Test Connection")
@@ -144,6 +151,7 @@ class EndpointBox(QGroupBox):
     # -- behaviour ------------------------------------------------------------------------------
     def set_connection(self, tls: str, ca_file: str | None) -> None:
         self.tls, self.ca_file = tls, ca_file
+        self.tls_text.setText(TLS_TEXT.get(tls, tls) + (f", CA file {ca_file}" if ca_file else ""))
         self._changed()
 
     def _changed(self, field: str | None = None) -> None:
