@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -240,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     wizard.close()
     taskman.wait_idle()
     service.close()
+    shutil.rmtree(home, ignore_errors=True)
     return 0
 
 
