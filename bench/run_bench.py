@@ -1,0 +1,915 @@
+"""Benchmarks of the replication engine beside the anchors, on two private local MariaDB servers.
+
+One command, one run: initial copy (mariadb-dump | mariadb, mydumper/myloader, DRS), catch-up after
+a backlog of row changes (native replica, DRS, plus a per-thread cProfile of DRS), and the runner's
+memory while streaming. Writes a Markdown report with the command that produced it.
+
+    python bench/run_bench.py [--rows 1000000] [--changes 200000] [--stream-minutes N] [--out docs/benchmarks.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import platform
+import pstats
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pymysql
+from servers import REPL_PASSWORD, REPL_USER, ROOT, BenchServers, MariaDBServer, bench_servers
+
+from engine.connect import BinlogPosition
+from engine.runner import TaskRunner, position_key
+from engine.spec import parse_spec
+from engine.tasks import TaskService
+
+COPY_DB, COPY_TABLE = "bench", "orders"
+CDC_DB, CDC_TABLE = "bench_cdc", "items"
+SAVED_DB = "bench_cdc_saved"  # target-side copy of the DR table at the start position (not binlogged)
+CDC_BASE_ROWS = 100_000
+ROWS_PER_TXN = 10
+STREAM_ROWS_PER_SECOND = 500
+SAMPLE_SECONDS = 10.0
+META = "drs_desktop_meta"
+
+
+def log(message: str) -> None:
+    print(f"{datetime.now():%H:%M:%S} {message}", flush=True)
+
+
+# ---- facts about the servers -------------------------------------------------------------------
+
+
+def master_position(server: MariaDBServer) -> BinlogPosition:
+    file, pos = server.sql("SHOW MASTER STATUS")[0][:2]
+    return BinlogPosition(file, int(pos), None)
+
+
+def table_facts(server: MariaDBServer, db: str, table: str) -> tuple[int, int]:
+    """(row count, CHECKSUM TABLE) of one table."""
+    count = server.sql(f"SELECT COUNT(*) FROM `{db}`.`{table}`")[0][0]
+    checksum = server.sql(f"CHECKSUM TABLE `{db}`.`{table}`")[0][1]
+    return int(count), int(checksum or 0)
+
+
+def same_table(source: MariaDBServer, target: MariaDBServer, db: str, table: str) -> dict:
+    src, tgt = table_facts(source, db, table), table_facts(target, db, table)
+    return {"rows": tgt[0], "checksum_source": src[1], "checksum_target": tgt[1], "identical": src == tgt}
+
+
+def client_args(server: MariaDBServer) -> list[str]:
+    return ["-h127.0.0.1", f"-P{server.port}", f"-u{REPL_USER}", f"-p{REPL_PASSWORD}"]
+
+
+def spec_dict(pair: BenchServers, name: str, databases: list[str]) -> dict:
+    def side(server: MariaDBServer) -> dict:
+        return {
+            "host": "127.0.0.1",
+            "port": server.port,
+            "user": REPL_USER,
+            "password": REPL_PASSWORD,
+            "tls": "off",
+        }
+
+    return {
+        "name": name,
+        "description": "benchmark",
+        "relationship": "standby",
+        "network": "public",
+        "source": side(pair.source),
+        "target": side(pair.target),
+        "databases": databases,
+        "flow_control": None,
+        "migrate_definer": True,
+        "start": "now",
+        "tags": {},
+    }
+
+
+def machine_facts(pair: BenchServers) -> dict:
+    def first(path: str, prefix: str) -> str:
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(prefix):
+                return line.split(":", 1)[1].strip()
+        return "?"
+
+    from importlib import metadata
+
+    tool = subprocess.run(["mydumper", "--version"], capture_output=True, text=True).stdout.strip()
+    return {
+        "date": f"{datetime.now():%Y-%m-%d %H:%M}",
+        "nproc": os.cpu_count(),
+        "memory": f"{int(first('/proc/meminfo', 'MemTotal').split()[0]) / 1048576:.1f} GiB",
+        "cpu": first("/proc/cpuinfo", "model name"),
+        "os": platform.platform(),
+        "mariadb": pair.source.sql("SELECT VERSION()")[0][0],
+        "python": platform.python_version(),
+        "pymysql": pymysql.__version__,
+        "mysql-replication": metadata.version("mysql-replication"),
+        "mydumper": tool,
+        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip(),
+        "load_before": os.getloadavg(),
+    }  # fmt: skip
+
+
+# ---- 1. initial copy ---------------------------------------------------------------------------
+
+COPY_DDL = f"""CREATE TABLE `{COPY_DB}`.`{COPY_TABLE}` (
+    id INT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    customer VARCHAR(40) NOT NULL,
+    created_at DATETIME(6) NOT NULL,
+    amount DECIMAL(12,2) NOT NULL,
+    qty INT NOT NULL,
+    status VARCHAR(16) NOT NULL,
+    note VARCHAR(40) NULL,
+    KEY idx_created (created_at)
+) ENGINE=InnoDB"""
+
+
+def make_copy_table(source: MariaDBServer, rows: int) -> float:
+    """~100-byte rows of a few types, made by the server (Sequence engine) in 100k-row transactions."""
+    source.sql(f"DROP DATABASE IF EXISTS `{COPY_DB}`", f"CREATE DATABASE `{COPY_DB}`", COPY_DDL)
+    began = time.monotonic()
+    for lo in range(1, rows + 1, 100_000):
+        hi = min(rows, lo + 99_999)
+        source.sql(
+            f"INSERT INTO `{COPY_DB}`.`{COPY_TABLE}` (customer, created_at, amount, qty, status, note) "
+            "SELECT CONCAT('customer-', LPAD(seq MOD 50000, 6, '0'), '-', LEFT(MD5(seq), 16)), "
+            "'2024-01-01' + INTERVAL seq SECOND + INTERVAL (seq MOD 1000000) MICROSECOND, "
+            "(seq MOD 100000) / 100 + 0.99, seq MOD 97, ELT(1 + seq MOD 4, 'new', 'paid', 'shipped', 'returned'), "
+            f"IF(seq MOD 10 = 0, NULL, CONCAT('note ', LEFT(SHA1(seq), 30))) FROM `{COPY_DB}`.seq_{lo}_to_{hi}"
+        )
+    return time.monotonic() - began
+
+
+def fresh_target_db(target: MariaDBServer) -> None:
+    target.sql(
+        "SET GLOBAL read_only = OFF", f"DROP DATABASE IF EXISTS `{COPY_DB}`", f"CREATE DATABASE `{COPY_DB}`"
+    )
+
+
+def copy_with_dump(pair: BenchServers) -> float:
+    dump = ["mariadb-dump", *client_args(pair.source), "--single-transaction", COPY_DB]
+    load = ["mariadb", *client_args(pair.target), COPY_DB]
+    began = time.monotonic()
+    p1 = subprocess.Popen(dump, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p2 = subprocess.run(load, stdin=p1.stdout, capture_output=True)
+    p1.stdout.close()  # type: ignore[union-attr]
+    err1 = p1.stderr.read()  # type: ignore[union-attr]
+    if p1.wait() or p2.returncode:
+        raise RuntimeError(f"dump|load failed: {err1[-500:]!r} {p2.stderr[-500:]!r}")
+    return time.monotonic() - began
+
+
+def copy_with_mydumper(pair: BenchServers) -> tuple[float, float]:
+    with tempfile.TemporaryDirectory(prefix="drs-bench-dump-") as out:
+        began = time.monotonic()
+        subprocess.run(
+            ["mydumper", *_long_args(pair.source), "-B", COPY_DB, "-t", "2", "-r", "100000", "-o", out],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        dumped = time.monotonic()
+        # -e: write the target's binlog like the other two contenders do (myloader skips it by default)
+        subprocess.run(
+            ["myloader", *_long_args(pair.target), "-d", out, "-t", "2", "-o", "-e"],
+            check=True,
+            capture_output=True,
+        )
+        return dumped - began, time.monotonic() - dumped
+
+
+def _long_args(server: MariaDBServer) -> list[str]:
+    return ["-h", "127.0.0.1", "-P", str(server.port), "-u", REPL_USER, "-p", REPL_PASSWORD]
+
+
+DRS_COPY_CHILD = r"""
+import json, sys, time
+from engine.snapshot import run_initial_copy
+from engine.spec import parse_spec
+spec = parse_spec(json.loads(sys.stdin.read()))
+began = time.monotonic()
+result = run_initial_copy(spec, parallel=int(sys.argv[1]))
+seconds = time.monotonic() - began
+hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+print(json.dumps({"seconds": seconds, "rows": result.rows, "bytes": result.bytes, "vmhwm_kb": hwm}))
+"""
+
+
+def copy_with_drs(pair: BenchServers, parallel: int) -> dict:
+    """run_initial_copy in a child process, so its peak RSS (VmHWM, and wait4's ru_maxrss) is its own."""
+    spec = json.dumps(spec_dict(pair, "bench-copy", [COPY_DB]))
+    began = time.monotonic()
+    child = subprocess.Popen(
+        [sys.executable, "-c", DRS_COPY_CHILD, str(parallel)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT, text=True,
+    )  # fmt: skip
+    out, _ = child.communicate(spec)
+    if child.returncode:
+        raise RuntimeError(f"DRS copy (parallel={parallel}) failed")
+    result = json.loads(out.strip().splitlines()[-1])
+    result["process_seconds"] = time.monotonic() - began
+    return result
+
+
+def bench_copy(pair: BenchServers, rows: int) -> dict:
+    log(f"1. initial copy: making {rows:,} rows on the source")
+    made = make_copy_table(pair.source, rows)
+    src_rows, src_sum = table_facts(pair.source, COPY_DB, COPY_TABLE)
+    pair.source.sql(f"ANALYZE TABLE `{COPY_DB}`.`{COPY_TABLE}`")  # fresh size statistics for the report
+    size = pair.source.sql(
+        "SELECT DATA_LENGTH, INDEX_LENGTH, AVG_ROW_LENGTH FROM information_schema.TABLES "
+        f"WHERE TABLE_SCHEMA='{COPY_DB}' AND TABLE_NAME='{COPY_TABLE}'"
+    )[0]
+    results: dict = {"rows": src_rows, "made_seconds": made, "data_mb": size[0] / 1048576, "index_mb": size[1] / 1048576,
+                     "avg_row_bytes": size[2], "contenders": []}  # fmt: skip
+
+    def record(name: str, seconds: float, **extra) -> None:
+        check = same_table(pair.source, pair.target, COPY_DB, COPY_TABLE)
+        row = {"name": name, "seconds": seconds, "rows_per_s": src_rows / seconds, **check, **extra}
+        results["contenders"].append(row)
+        log(f"   {name}: {seconds:.1f} s, {row['rows_per_s']:,.0f} rows/s, identical={check['identical']}")
+
+    fresh_target_db(pair.target)
+    record("mariadb-dump --single-transaction | mariadb", copy_with_dump(pair))
+    fresh_target_db(pair.target)
+    dump_s, load_s = copy_with_mydumper(pair)
+    record("mydumper + myloader, 2 threads", dump_s + load_s, dump_seconds=dump_s, load_seconds=load_s)
+    for parallel in (4, 2):
+        fresh_target_db(pair.target)
+        drs = copy_with_drs(pair, parallel)
+        record(f"DRS run_initial_copy, parallel={parallel}", drs["seconds"], process_seconds=drs["process_seconds"],
+               peak_rss_mb=drs["vmhwm_kb"] / 1024, engine_rows=drs["rows"])  # fmt: skip
+    assert src_sum  # the checksum is computed (a 0 would mean CHECKSUM TABLE was skipped)
+    pair.source.sql(f"DROP DATABASE `{COPY_DB}`")  # frees the buffer pools for the next parts
+    pair.target.sql(f"DROP DATABASE `{COPY_DB}`")
+    return results
+
+
+# ---- 2. catch-up after a backlog ------------------------------------------------------------------
+
+CDC_SETUP = (
+    f"DROP DATABASE IF EXISTS `{CDC_DB}`",
+    f"CREATE DATABASE `{CDC_DB}`",
+    f"""CREATE TABLE `{CDC_DB}`.`{CDC_TABLE}` (
+        id INT NOT NULL PRIMARY KEY,
+        a INT NOT NULL,
+        b VARCHAR(32) NOT NULL,
+        c DATETIME(6) NOT NULL,
+        d DECIMAL(10,2) NOT NULL
+    ) ENGINE=InnoDB""",
+    f"INSERT INTO `{CDC_DB}`.`{CDC_TABLE}` SELECT seq, seq MOD 1000, CONCAT('row ', seq), "
+    f"'2024-01-01' + INTERVAL seq SECOND, seq / 7 FROM `{CDC_DB}`.seq_1_to_{CDC_BASE_ROWS}",
+    # Each transaction: 4 inserts, 3 updates, 3 deletes = 10 row changes. Live ids stay contiguous
+    # (new ids at the top, deletes from the bottom), so every statement hits exactly its rows.
+    f"""CREATE PROCEDURE `{CDC_DB}`.make_changes(IN txns INT)
+    BEGIN
+      DECLARE i INT DEFAULT 0;
+      DECLARE lo, hi, x INT;
+      SELECT MIN(id), MAX(id) + 1 INTO lo, hi FROM `{CDC_DB}`.`{CDC_TABLE}`;
+      WHILE i < txns DO
+        START TRANSACTION;
+        INSERT INTO `{CDC_DB}`.`{CDC_TABLE}` VALUES
+          (hi, i MOD 1000, CONCAT('new ', hi), NOW(6), hi / 7), (hi + 1, 1, 'new', NOW(6), 1.5),
+          (hi + 2, 2, CONCAT('n', i), NOW(6), 2.25), (hi + 3, 3, '', NOW(6), 0);
+        SET hi = hi + 4;
+        SET x = lo + 3 + FLOOR(RAND() * (hi - lo - 8));
+        UPDATE `{CDC_DB}`.`{CDC_TABLE}` SET a = a + 1, b = CONCAT('upd ', i), c = NOW(6), d = d + 1.25
+          WHERE id BETWEEN x AND x + 2;
+        DELETE FROM `{CDC_DB}`.`{CDC_TABLE}` WHERE id BETWEEN lo AND lo + 2;
+        SET lo = lo + 3;
+        COMMIT;
+        SET i = i + 1;
+      END WHILE;
+    END""",
+)
+
+
+@dataclass
+class DrCheckpoint:
+    """Polls the DR-side checkpoint row of one task."""
+
+    target: MariaDBServer
+    task: str
+    conn: pymysql.connections.Connection | None = None
+
+    def read(self) -> tuple[str | None, BinlogPosition | None]:
+        if self.conn is None:
+            self.conn = self.target.root()
+        with self.conn.cursor() as cur:
+            try:
+                cur.execute(
+                    f"SELECT phase, binlog_file, binlog_pos FROM `{META}`.`checkpoint` WHERE task=%s",
+                    (self.task,),
+                )
+            except pymysql.err.ProgrammingError:
+                return None, None  # the meta tables are not created yet
+            row = cur.fetchone()
+        if not row or not row[1]:
+            return (row[0] if row else None), None
+        return row[0], BinlogPosition(row[1], int(row[2]), None)
+
+    def reached(self, end: BinlogPosition) -> bool:
+        phase, pos = self.read()
+        return phase == "incremental" and pos is not None and position_key(pos) >= position_key(end)
+
+    def set(self, position: BinlogPosition) -> None:
+        with self.target.root() as conn, conn.cursor() as cur:
+            cur.execute(
+                f"UPDATE `{META}`.`checkpoint` SET binlog_file=%s, binlog_pos=%s, ddl_pending=0 WHERE task=%s",
+                (position.file, position.pos, self.task),
+            )
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def run_until(
+    svc: TaskService, name: str, checkpoint: DrCheckpoint, end: BinlogPosition, timeout: float
+) -> float:
+    """Run the task in a thread until the DR-side checkpoint reaches `end`; seconds from start to that."""
+    runner = TaskRunner(svc, name)
+    outcome: dict = {}
+
+    def body() -> None:
+        try:
+            outcome["status"] = runner.run()
+        except BaseException as exc:  # reported by the caller
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=body, name="task-runner")
+    began = time.monotonic()
+    thread.start()
+    try:
+        while not checkpoint.reached(end):
+            if not thread.is_alive():
+                raise RuntimeError(f"runner ended before {end}: {outcome}")
+            if time.monotonic() - began > timeout:
+                raise RuntimeError(f"runner did not reach {end} in {timeout:.0f} s (at {checkpoint.read()})")
+            time.sleep(0.05)
+        return time.monotonic() - began
+    finally:
+        runner.stop()
+        thread.join()
+
+
+def native_catch_up(pair: BenchServers, start: BinlogPosition, end: BinlogPosition) -> float:
+    """A real replica from `start`: seconds from START SLAVE until it has executed up to `end`."""
+    conn = pair.target.root()
+    try:
+        cur = conn.cursor(pymysql.cursors.DictCursor)
+        cur.execute("STOP SLAVE")
+        cur.execute("RESET SLAVE ALL")
+        cur.execute(
+            "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%s, MASTER_USER=%s, MASTER_PASSWORD=%s, "
+            "MASTER_LOG_FILE=%s, MASTER_LOG_POS=%s, MASTER_USE_GTID=no",
+            (pair.source.port, REPL_USER, REPL_PASSWORD, start.file, start.pos),
+        )
+        began = time.monotonic()
+        cur.execute("START SLAVE")
+        while True:
+            cur.execute("SHOW SLAVE STATUS")
+            st = cur.fetchone()
+            if st["Last_SQL_Errno"] or st["Last_IO_Errno"]:
+                raise RuntimeError(f"native replica failed: {st['Last_SQL_Error']} {st['Last_IO_Error']}")
+            at = BinlogPosition(st["Relay_Master_Log_File"], int(st["Exec_Master_Log_Pos"]), None)
+            if position_key(at) >= position_key(end):
+                seconds = time.monotonic() - began
+                break
+            time.sleep(0.01)
+        cur.execute("STOP SLAVE")
+        cur.execute("RESET SLAVE ALL")
+        return seconds
+    finally:
+        conn.close()
+
+
+def save_target_table(target: MariaDBServer) -> None:
+    target.sql(
+        "SET SESSION sql_log_bin = 0",
+        f"DROP DATABASE IF EXISTS `{SAVED_DB}`",
+        f"CREATE DATABASE `{SAVED_DB}`",
+        f"CREATE TABLE `{SAVED_DB}`.`{CDC_TABLE}` LIKE `{CDC_DB}`.`{CDC_TABLE}`",
+        f"INSERT INTO `{SAVED_DB}`.`{CDC_TABLE}` SELECT * FROM `{CDC_DB}`.`{CDC_TABLE}`",
+    )
+
+
+def restore_target_table(target: MariaDBServer) -> None:
+    target.sql(
+        "SET SESSION sql_log_bin = 0",
+        f"TRUNCATE TABLE `{CDC_DB}`.`{CDC_TABLE}`",
+        f"INSERT INTO `{CDC_DB}`.`{CDC_TABLE}` SELECT * FROM `{SAVED_DB}`.`{CDC_TABLE}`",
+    )
+
+
+def bench_catch_up(pair: BenchServers, home: Path, changes: int) -> dict:
+    name = "bench-cdc"
+    log(f"2. catch-up: table of {CDC_BASE_ROWS:,} rows, DRS task to replicating")
+    pair.target.sql("SET GLOBAL read_only = OFF")
+    pair.source.sql(*CDC_SETUP)
+    svc = TaskService(home)
+    svc.create(parse_spec(spec_dict(pair, name, [CDC_DB])))
+    checkpoint = DrCheckpoint(pair.target, name)
+    start = master_position(pair.source)
+    run_until(svc, name, checkpoint, start, timeout=300)
+    _, at = checkpoint.read()
+    assert at is not None and position_key(at) == position_key(start), (at, start)
+    base_check = same_table(pair.source, pair.target, CDC_DB, CDC_TABLE)
+    assert base_check["identical"], base_check
+    save_target_table(pair.target)
+
+    txns = changes // ROWS_PER_TXN
+    log(
+        f"   making {txns * ROWS_PER_TXN:,} row changes in {txns:,} transactions on the source (replication stopped)"
+    )
+    began = time.monotonic()
+    pair.source.sql(f"CALL `{CDC_DB}`.make_changes({txns})")
+    made = time.monotonic() - began
+    end = master_position(pair.source)
+    backlog_mb = _binlog_bytes(pair.source, start, end) / 1048576
+    rows = txns * ROWS_PER_TXN
+    results: dict = {"rows": rows, "txns": txns, "made_seconds": made, "backlog_mb": backlog_mb,
+                     "start": str(start), "end": str(end)}  # fmt: skip
+
+    log("   native replica catching up")
+    native = native_catch_up(pair, start, end)
+    results["native"] = {
+        "seconds": native,
+        "rows_per_s": rows / native,
+        **same_table(pair.source, pair.target, CDC_DB, CDC_TABLE),
+    }
+    log(f"   native: {native:.2f} s, {rows / native:,.0f} rows/s, identical={results['native']['identical']}")
+    restore_target_table(pair.target)
+
+    log("   DRS catching up")
+    drs = run_until(svc, name, checkpoint, end, timeout=900)
+    results["drs"] = {
+        "seconds": drs,
+        "rows_per_s": rows / drs,
+        **same_table(pair.source, pair.target, CDC_DB, CDC_TABLE),
+    }
+    results["ratio"] = native / drs
+    log(
+        f"   DRS: {drs:.2f} s, {rows / drs:,.0f} rows/s, identical={results['drs']['identical']}, ratio to native {native / drs:.3f}"
+    )
+
+    log("   DRS catching up again under cProfile (one profile per thread)")
+    restore_target_table(pair.target)
+    checkpoint.set(start)
+    profiles, profiled_seconds = _profiled(lambda: run_until(svc, name, checkpoint, end, timeout=1800))
+    results["profile"] = {"seconds": profiled_seconds, "threads": profiles,
+                          **same_table(pair.source, pair.target, CDC_DB, CDC_TABLE)}  # fmt: skip
+    pair.target.sql(f"DROP DATABASE `{SAVED_DB}`")
+    checkpoint.close()
+    svc.close()
+    return results
+
+
+def _binlog_bytes(server: MariaDBServer, start: BinlogPosition, end: BinlogPosition) -> int:
+    sizes = dict(server.sql("SHOW BINARY LOGS"))
+    if start.file == end.file:
+        return end.pos - start.pos
+    files = sorted(f for f in sizes if start.file <= f <= end.file)
+    return sum(int(sizes[f]) for f in files[:-1]) - start.pos + end.pos
+
+
+# ---- profile --------------------------------------------------------------------------------------
+
+
+def _profiled(work) -> tuple[dict, float]:
+    """Run `work` with a cProfile in every thread it starts (cProfile follows one thread only)."""
+    original = threading.Thread.run
+    collected: dict[str, tuple[cProfile.Profile, float]] = {}
+
+    def run(self: threading.Thread) -> None:
+        profile = cProfile.Profile()
+        began = time.monotonic()
+        profile.enable()
+        try:
+            original(self)
+        finally:
+            profile.disable()
+            collected[self.name] = (profile, time.monotonic() - began)
+
+    threading.Thread.run = run  # type: ignore[method-assign]
+    try:
+        seconds = work()
+    finally:
+        threading.Thread.run = original  # type: ignore[method-assign]
+    time.sleep(0.5)  # the reader thread is joined with a timeout; let it record its profile
+    return {name: _summarize(p, wall) for name, (p, wall) in collected.items()}, seconds
+
+
+WAIT_SOCKET_READ = "socket reads (waiting on a server)"
+WAIT_THREAD = "waiting on the other thread (queue, locks)"
+
+
+def _category(file: str, func: str) -> str | None:
+    """Where a function's own time belongs; None for builtins, which are charged to their caller."""
+    if file == "~":
+        if "recv_into" in func or "'recv'" in func:
+            return WAIT_SOCKET_READ
+        if "sendall" in func:
+            return "socket writes"
+        if "_thread.lock" in func or "_thread.RLock" in func:
+            return WAIT_THREAD
+        return None
+    path = file.replace("\\", "/")
+    if "pymysqlreplication" in path:
+        return "decode: pymysqlreplication"
+    if path.endswith("engine/rowdecode.py"):
+        return "decode: engine.rowdecode"
+    if path.endswith("engine/stream.py"):
+        return "decode: engine.stream (grouping into transactions)"
+    if path.endswith(("engine/apply.py", "engine/checkpoint.py")):
+        return "apply: engine.apply (SQL building)"
+    if "/pymysql/" in path:
+        return "client: pymysql (protocol, result parsing)"
+    if path.endswith("engine/runner.py"):
+        return "runner loop"
+    if "sqlalchemy" in path or "sqlite" in path or path.endswith("engine/store.py"):
+        return "task store (SQLite progress updates)"
+    if path.endswith(("queue.py", "threading.py")):
+        return WAIT_THREAD
+    return "other Python"
+
+
+def _summarize(profile: cProfile.Profile, wall: float) -> dict:
+    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    own: dict[str, float] = {}
+    for (file, _line, func), (_cc, _nc, tt, _ct, callers) in stats.items():
+        cat = _category(file, func)
+        if cat is not None:
+            own[cat] = own.get(cat, 0.0) + tt
+            continue
+        # a builtin (int.from_bytes, bytes.join, ...): charge its time to whoever called it
+        total_from_callers = sum(c[2] for c in callers.values()) or 1.0
+        for (cfile, _cl, cfunc), c in callers.items():
+            ccat = _category(cfile, cfunc) or "other Python"
+            own[ccat] = own.get(ccat, 0.0) + tt * c[2] / total_from_callers
+    top = sorted(stats.items(), key=lambda kv: kv[1][3], reverse=True)[:14]
+    return {
+        "wall": wall,
+        "profiled": sum(own.values()),
+        "categories": sorted(own.items(), key=lambda kv: kv[1], reverse=True),
+        "top": [
+            {
+                "function": f"{Path(f).name}:{line}({fn})" if f != "~" else fn,
+                "calls": nc,
+                "own": tt,
+                "cumulative": ct,
+            }
+            for (f, line, fn), (_cc, nc, tt, ct, _callers) in top
+        ],  # fmt: skip
+    }
+
+
+# ---- 3. memory while streaming ---------------------------------------------------------------------
+
+
+def rss_kb(pid: int, field_name: str = "VmRSS") -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field_name + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+@dataclass
+class SteadyLoad:
+    """Small transactions (10 row changes each) on the source at a steady rate, in a thread."""
+
+    source: MariaDBServer
+    rows_per_second: int
+    txns: int = 0
+    stop: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._run, name="steady-load", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        per_tick = 5  # transactions per call, 10 calls a second at 500 rows/s
+        interval = per_tick * ROWS_PER_TXN / self.rows_per_second
+        conn = self.source.root()
+        began = time.monotonic()
+        ticks = 0
+        with conn.cursor() as cur:
+            while not self.stop.is_set():
+                cur.execute(f"CALL `{CDC_DB}`.make_changes({per_tick})")
+                self.txns += per_tick
+                ticks += 1
+                self.stop.wait(max(0.0, began + ticks * interval - time.monotonic()))
+        conn.close()
+
+    def finish(self) -> None:
+        self.stop.set()
+        if self.thread:
+            self.thread.join()
+
+
+def bench_stream(pair: BenchServers, home: Path, minutes: float) -> dict:
+    name = "bench-cdc"
+    log(
+        f"3. streaming for {minutes:g} min under a steady load of {STREAM_ROWS_PER_SECOND} row changes/s (`drs run`)"
+    )
+    checkpoint = DrCheckpoint(pair.target, name)
+    drs = Path(sys.executable).with_name("drs")
+    command = [str(drs)] if drs.exists() else [sys.executable, "-m", "engine.cli"]
+    load = SteadyLoad(pair.source, STREAM_ROWS_PER_SECOND)
+    load.start()
+    proc = subprocess.Popen([*command, "--home", str(home), "run", name, "--quiet"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    samples: list[tuple[float, int]] = []
+    try:
+        first = master_position(pair.source)
+        deadline = time.monotonic() + 120
+        while not checkpoint.reached(first):  # the runner has connected and applies the load
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"drs run did not start streaming: {proc.stderr.read() if proc.stderr else ''}"
+                )
+            time.sleep(0.1)
+        began = time.monotonic()
+        while True:
+            elapsed = time.monotonic() - began
+            samples.append((elapsed, rss_kb(proc.pid)))
+            if elapsed >= minutes * 60:
+                break
+            time.sleep(max(0.0, began + len(samples) * SAMPLE_SECONDS - time.monotonic()))
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"drs run ended while streaming: {proc.stderr.read() if proc.stderr else ''}"
+                )
+        load.finish()
+        end = master_position(pair.source)
+        stopped = time.monotonic()
+        while not checkpoint.reached(end):
+            if time.monotonic() - stopped > 300:
+                raise RuntimeError("the runner did not catch up after the load stopped")
+            time.sleep(0.05)
+        drained = time.monotonic() - stopped
+        hwm = rss_kb(proc.pid, "VmHWM")
+    finally:
+        load.finish()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        checkpoint.close()
+    check = same_table(pair.source, pair.target, CDC_DB, CDC_TABLE)
+    rss = [kb / 1024 for _, kb in samples]
+    log(
+        f"   RSS start {rss[0]:.0f} MB, end {rss[-1]:.0f} MB, max {max(rss):.0f} MB; identical={check['identical']}"
+    )
+    return {
+        "minutes": minutes,
+        "rows_per_second": STREAM_ROWS_PER_SECOND,
+        "row_changes": load.txns * ROWS_PER_TXN,
+        "samples": [(round(t), round(kb / 1024, 1)) for t, kb in samples],
+        "start_mb": rss[0],
+        "end_mb": rss[-1],
+        "max_mb": max(rss),
+        "peak_hwm_mb": hwm / 1024,
+        "drain_seconds": drained,
+        "exit_code": proc.returncode,
+        **check,
+    }
+
+
+# ---- report ---------------------------------------------------------------------------------------
+
+
+def render(
+    command: str, machine: dict, copy: dict, catch: dict, stream: dict, total: float, analysis: str
+) -> str:
+    lines: list[str] = []
+    add = lines.append
+    add("# Benchmarks: DRS Desktop's replication engine beside the anchors\n")
+    add(f"Produced by one run of `{command}` on {machine['date']} (commit `{machine['commit']}`), "
+        f"{total / 60:.1f} minutes in all. Both MariaDB servers are private `mariadbd` processes on this "
+        "machine (bench/servers.py: the test suite's options: ROW binlog, FULL row image and metadata, "
+        "`innodb_flush_log_at_trx_commit=2`, `sync_binlog=0`, 256 MB buffer pool), so the network is loopback "
+        "and the servers, the tools and the engine share the same two cores.\n")  # fmt: skip
+    add("**The machine is shared**: other work was running beside this run (load average "
+        f"{', '.join(f'{x:.1f}' for x in machine['load_before'])} before it started, "
+        f"{', '.join(f'{x:.1f}' for x in machine['load_after'])} at the end), so absolute figures carry noise; "
+        "the contenders of each part ran back to back and the ratios are the figures to read.\n")  # fmt: skip
+    add("## Machine\n")
+    add("| | |\n|---|---|")
+    for key in (
+        "nproc",
+        "memory",
+        "cpu",
+        "os",
+        "mariadb",
+        "python",
+        "pymysql",
+        "mysql-replication",
+        "mydumper",
+    ):
+        add(f"| {key} | {machine[key]} |")
+    add("")
+
+    add(f"## 1. Initial copy of one {copy['rows']:,}-row table\n")
+    add(f"Table `{COPY_DB}.{COPY_TABLE}`: INT AUTO_INCREMENT primary key, VARCHAR(40), DATETIME(6), DECIMAL(12,2), "
+        f"INT, VARCHAR(16), nullable VARCHAR(40), a secondary index on the DATETIME; average row "
+        f"{copy['avg_row_bytes']} bytes, {copy['data_mb']:.0f} MB data + {copy['index_mb']:.0f} MB index on the source. "
+        "The target database is dropped and re-created before each contender; after each, COUNT(*) and "
+        "CHECKSUM TABLE are compared with the source. All four write the target's binlog (myloader with `-e`).\n")  # fmt: skip
+    add("| contender | seconds | rows/s | rows on target | CHECKSUM TABLE equal | peak RSS |")
+    add("|---|---:|---:|---:|:---:|---:|")
+    by_name = {c["name"]: c for c in copy["contenders"]}
+    dump = by_name["mariadb-dump --single-transaction | mariadb"]
+    myd = by_name["mydumper + myloader, 2 threads"]
+    for c in copy["contenders"]:
+        rss = f"{c['peak_rss_mb']:.0f} MB" if "peak_rss_mb" in c else ""
+        add(
+            f"| {cell(c['name'])} | {c['seconds']:.1f} | {c['rows_per_s']:,.0f} | {c['rows']:,} | {'yes' if c['identical'] else '**NO**'} | {rss} |"
+        )
+    add("")
+    add("| ratio (rows/s of DRS ÷ rows/s of the anchor) | vs dump \\| load | vs mydumper/myloader |")
+    add("|---|---:|---:|")
+    for c in copy["contenders"]:
+        if c["name"].startswith("DRS"):
+            add(
+                f"| {c['name']} | {dump['seconds'] / c['seconds']:.2f} | {myd['seconds'] / c['seconds']:.2f} |"
+            )
+    add("")
+    add(f"mydumper took {myd['dump_seconds']:.1f} s to dump and myloader {myd['load_seconds']:.1f} s to load "
+        "(`-t 2 -r 100000`, through a temporary directory). DRS figures are the `run_initial_copy` call "
+        "alone, in a child process (`python -c`), whose peak RSS is its VmHWM; with interpreter start and "
+        "imports the processes took "
+        + ", ".join(f"{c['process_seconds']:.1f} s" for c in copy["contenders"] if "process_seconds" in c)
+        + ". Target for the copy's memory: under 300 MB.\n")  # fmt: skip
+
+    add(f"## 2. Catch-up after {catch['rows']:,} row changes\n")
+    add(f"Table `{CDC_DB}.{CDC_TABLE}` (INT primary key, INT, VARCHAR(32), DATETIME(6), DECIMAL(10,2); "
+        f"{CDC_BASE_ROWS:,} rows to begin with). With replication stopped, a stored procedure on the source made "
+        f"{catch['txns']:,} transactions of 4 inserts + 3 updates + 3 deletes ({catch['made_seconds']:.1f} s on the "
+        f"source; {catch['backlog_mb']:.1f} MB of binlog from {catch['start']} to {catch['end']}). Each contender "
+        "starts from the same DR-side state at the start position (the target table is restored, unlogged, "
+        "between them) and is timed until it has applied up to the source's end position: the native replica "
+        "by `Exec_Master_Log_Pos` from `START SLAVE`, DRS by its DR-side checkpoint "
+        f"(`{META}.checkpoint`) from `TaskRunner.run()` (connects, then reads and applies).\n")  # fmt: skip
+    add("| contender | seconds | rows/s | CHECKSUM TABLE equal to the source |")
+    add("|---|---:|---:|:---:|")
+    for label, key in (
+        ("native replica (CHANGE MASTER TO ... START SLAVE)", "native"),
+        ("DRS TaskRunner", "drs"),
+    ):
+        r = catch[key]
+        add(
+            f"| {label} | {r['seconds']:.2f} | {r['rows_per_s']:,.0f} | {'yes' if r['identical'] else '**NO**'} |"
+        )
+    prof = catch["profile"]
+    add(f"| DRS TaskRunner under cProfile (for the profile below) | {prof['seconds']:.2f} | "
+        f"{catch['rows'] / prof['seconds']:,.0f} | {'yes' if prof['identical'] else '**NO**'} |")  # fmt: skip
+    add("")
+    add(f"**Ratio DRS ÷ native (rows/s): {catch['ratio']:.3f}** (target ≥ 0.25).\n")
+    add("### Where the DRS catch-up time goes (cProfile, one profile per thread)\n")
+    add("The runner has two threads: the binlog reader (python-mysql-replication + engine.rowdecode + "
+        "engine.stream, feeding a queue) and the apply loop (engine.apply building SQL, pymysql sending it "
+        "and waiting for the target). Own time per category; builtins (`int.from_bytes`, `str.join`...) are "
+        "charged to the function that called them. cProfile slows Python-heavy code more than waiting, so "
+        "read the shares, not the seconds. Each thread's time includes connecting at the start and up to one "
+        "heartbeat (1 s) of idle reading after the end position was reached, before the stop was noticed.\n")  # fmt: skip
+    for tname, t in sorted(prof["threads"].items()):
+        add(f"**Thread `{tname}`** — {t['wall']:.1f} s alive, {t['profiled']:.1f} s accounted:\n")
+        add("| category | seconds | share |")
+        add("|---|---:|---:|")
+        for cat, sec in t["categories"]:
+            if sec >= 0.005 * t["profiled"]:
+                add(f"| {cat} | {sec:.2f} | {100 * sec / max(t['profiled'], 1e-9):.0f}% |")
+        add("")
+        add("<details><summary>top functions by cumulative time</summary>\n")
+        add("| function | calls | own s | cumulative s |")
+        add("|---|---:|---:|---:|")
+        for f in t["top"]:
+            add(f"| `{f['function']}` | {f['calls']:,} | {f['own']:.2f} | {f['cumulative']:.2f} |")
+        add("\n</details>\n")
+
+    add("## 3. Memory of `drs run` while streaming\n")
+    add(f"`drs --home DIR run bench-cdc --quiet` (a separate process) for **{stream['minutes']:g} minutes** "
+        f"(the target duration is 10; this run used {stream['minutes']:g}) while the source took a steady "
+        f"{stream['rows_per_second']} row changes/s in 10-row transactions ({stream['row_changes']:,} in all); "
+        f"VmRSS sampled every {SAMPLE_SECONDS:.0f} s from the moment the runner was applying.\n")  # fmt: skip
+    add(
+        "| start | end | max of samples | VmHWM (peak) | caught up after load stopped | target identical to source |"
+    )
+    add("|---:|---:|---:|---:|---:|:---:|")
+    add(f"| {stream['start_mb']:.1f} MB | {stream['end_mb']:.1f} MB | {stream['max_mb']:.1f} MB | "
+        f"{stream['peak_hwm_mb']:.1f} MB | {stream['drain_seconds']:.1f} s | {'yes' if stream['identical'] else '**NO**'} |\n")  # fmt: skip
+    add("Samples (seconds, MB): " + ", ".join(f"{t}: {mb}" for t, mb in stream["samples"]) + "\n")
+    add(targets(copy, catch, stream))
+    add(ANALYSIS_START)
+    add(analysis or "(No analysis written for this run yet.)")
+    add(ANALYSIS_END)
+    return "\n".join(lines) + "\n"
+
+
+def cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+ANALYSIS_START = (
+    "<!-- analysis:start (hand-written for the run above; kept when the report is regenerated) -->"
+)
+ANALYSIS_END = "<!-- analysis:end -->"
+
+
+def kept_analysis(out: Path) -> str:
+    """The hand-written analysis of an earlier report at `out`, to carry over."""
+    if not out.exists():
+        return ""
+    text = out.read_text()
+    if ANALYSIS_START not in text or ANALYSIS_END not in text:
+        return ""
+    return text.split(ANALYSIS_START, 1)[1].split(ANALYSIS_END, 1)[0].strip()
+
+
+def targets(copy: dict, catch: dict, stream: dict) -> str:
+    drs = [c for c in copy["contenders"] if "peak_rss_mb" in c]
+    peak = max(c["peak_rss_mb"] for c in drs)
+    growth = stream["end_mb"] - stream["start_mb"]
+    same = _all_identical(copy, catch, stream)
+    rows = [
+        ("initial copy peak RSS < 300 MB", f"{peak:.0f} MB", peak < 300),
+        ("catch-up rows/s ≥ 0.25 × native", f"{catch['ratio']:.3f} × native", catch["ratio"] >= 0.25),
+        (
+            "streaming RSS flat (end − start < 5 MB)",
+            f"{growth:+.1f} MB over {stream['minutes']:g} min",
+            growth < 5,
+        ),
+        ("streaming measured for 10 minutes", f"{stream['minutes']:g} min", stream["minutes"] >= 10),
+        (
+            "every copy and catch-up ends identical to the source",
+            "CHECKSUM TABLE equal" if same else "a difference",
+            same,
+        ),
+    ]
+    out = ["## Targets\n", "| target | this run | met |", "|---|---|:---:|"]
+    out += [f"| {name} | {value} | {'yes' if ok else '**no**'} |" for name, value, ok in rows]
+    return "\n".join(out) + "\n"
+
+
+def _all_identical(copy: dict, catch: dict, stream: dict) -> bool:
+    parts = [c["identical"] for c in copy["contenders"]]
+    parts += [
+        catch["native"]["identical"],
+        catch["drs"]["identical"],
+        catch["profile"]["identical"],
+        stream["identical"],
+    ]
+    return all(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the initial-copy table")
+    parser.add_argument("--changes", type=int, default=200_000, help="row changes in the catch-up backlog")
+    parser.add_argument("--stream-minutes", type=float, default=2.0, help="minutes of streaming under load")
+    parser.add_argument("--out", default="docs/benchmarks.md", help="Markdown report (relative to the repo)")
+    parser.add_argument("--json", help="also write the raw figures here")
+    args = parser.parse_args(argv)
+    command = "python bench/run_bench.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+    began = time.monotonic()
+    with bench_servers() as pair, tempfile.TemporaryDirectory(prefix="drs-bench-home-") as home:
+        machine = machine_facts(pair)
+        log(f"servers up: source :{pair.source.port}, target :{pair.target.port}; {machine['mariadb']}")
+        copy = bench_copy(pair, args.rows)
+        catch = bench_catch_up(pair, Path(home), args.changes)
+        stream = bench_stream(pair, Path(home), args.stream_minutes)
+        machine["load_after"] = os.getloadavg()
+    total = time.monotonic() - began
+    out = Path(args.out) if Path(args.out).is_absolute() else ROOT / args.out
+    report = render(command.strip(), machine, copy, catch, stream, total, kept_analysis(out))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(report)
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps(
+                {"machine": machine, "copy": copy, "catch_up": catch, "stream": stream}, indent=1, default=str
+            )
+        )
+    log(f"report written to {out} ({total / 60:.1f} min)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Two private mariadbd servers (source and target) for the benchmarks, in a temporary directory.
+
+Reuses the test suite's MariaDBServer (same options: ROW binlog, FULL image and metadata, relaxed
+flushing) so the benchmark measures the engine on the servers its tests run on. Stopped by pid.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
+
+from conftest import REPL_PASSWORD, REPL_USER, MariaDBServer  # noqa: E402
+
+# conftest defines an in-memory keyring backend, which keyring then prefers in this process: the
+# passwords of bench tasks must go to the DRS home's encrypted file, where `drs run` finds them.
+os.environ["DRS_SECRET_BACKEND"] = "file"
+
+__all__ = ["REPL_PASSWORD", "REPL_USER", "BenchServers", "MariaDBServer", "bench_servers"]
+
+
+@dataclass
+class BenchServers:
+    source: MariaDBServer
+    target: MariaDBServer
+    base: Path
+
+
+@contextmanager
+def bench_servers() -> Iterator[BenchServers]:
+    """Start source (server id 101) and target (202) on free loopback ports; stop and remove them after."""
+    base = Path(tempfile.mkdtemp(prefix="drs-bench-"))
+    os.chmod(base, 0o755)  # mariadbd runs as mysql and must traverse it
+    source = MariaDBServer("source", server_id=101)
+    target = MariaDBServer("target", server_id=202)
+    try:
+        source.start(base)
+        target.start(base)
+        yield BenchServers(source, target, base)
+    finally:
+        for server in (source, target):
+            server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    # Manual use: start both, print where they listen, stop on Enter.
+    with bench_servers() as s:
+        print(f"source 127.0.0.1:{s.source.port} socket {s.source.socket_path}")
+        print(f"target 127.0.0.1:{s.target.port} socket {s.target.socket_path}")
+        print(f"user {REPL_USER} password {REPL_PASSWORD}; press Enter to stop")
+        sys.stdin.readline()
