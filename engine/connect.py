@@ -26,7 +26,8 @@ WRITE_TIMEOUT = 600
 
 def ssl_options(endpoint: Endpoint) -> dict[str, Any] | None:
     if endpoint.tls == "off":
-        return None
+        # pymysql would otherwise negotiate TLS opportunistically ("preferred"); off means off
+        return {"ssl_disabled": True}
     if endpoint.tls == "required":
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
@@ -43,8 +44,11 @@ def _classify(endpoint: Endpoint, exc: BaseException) -> ConnectError:
     text = text.replace(endpoint.password.reveal(), "********") if endpoint.password else text
     code = exc.args[0] if isinstance(exc, pymysql.err.MySQLError) and exc.args else None
     cause = exc.__cause__ or exc.__context__
+    if "secure transport" in text.lower() or code == 3159:
+        return TlsError(where, "the server accepts only encrypted connections (require_secure_transport); set TLS to required or verify CA")
     if code in (1045, 1044, 1698):
-        return AccessDenied(where, f"access denied for user {endpoint.user!r} (check the user name and password)")
+        hint = "; if the server accepts only encrypted connections, set TLS to required" if endpoint.tls == "off" else ""
+        return AccessDenied(where, f"access denied for user {endpoint.user!r} (check the user name and password{hint})")
     if isinstance(cause, socket.gaierror) or "Name or service not known" in text or "getaddrinfo" in text:
         return UnknownHost(where, f"unknown host {endpoint.host!r} (the name does not resolve)")
     if isinstance(cause, ssl.SSLError) or "SSL" in text or "TLS" in text:

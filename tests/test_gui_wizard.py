@@ -358,9 +358,9 @@ def test_task_page_fields_block_next_with_their_message(qtbot, dbs, home, open_w
 
 
 def test_typing_does_not_drain_the_interpreter(qtbot, open_wizard):
-    """PySide6 6.12.0's emit() drops a reference to True each call; the wizard gives it back.
+    """PySide6 6.12.0's emit() drops a reference to True on each call (pyproject excludes it).
 
-    Without that, a few thousand keystrokes abort the whole application ("bool_dealloc").
+    With such a PySide6, a few thousand keystrokes abort the whole application ("bool_dealloc").
     """
     wiz = open_wizard()
     before = sys.getrefcount(True)

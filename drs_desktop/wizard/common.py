@@ -5,13 +5,11 @@ No rules here: messages come from engine.spec validators.
 
 from __future__ import annotations
 
-import ctypes
-import sys
 from collections.abc import Callable
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QLayout, QVBoxLayout, QWidget
 
 ERROR_COLOUR = "#b00020"
@@ -111,30 +109,3 @@ def guarded(owner: Any, callback: Callable[..., None]) -> Callable[..., None]:
     return call
 
 
-# PySide6 6.12.0 on Python 3.11: every SignalInstance.emit() called from Python returns Py_True without
-# taking a reference, so each emit drops True's reference count by one; after a few thousand emits the
-# interpreter aborts ("bool_dealloc: deallocating True or False"). On 3.12+ True is immortal and this
-# is harmless. Probed once at import so a fixed PySide6 needs no compensation.
-class _Probe(QObject):
-    ping = Signal()
-
-
-def _emit_steals_true() -> bool:
-    probe = _Probe()
-    before = sys.getrefcount(True)
-    for _ in range(4):
-        probe.ping.emit()
-    stolen = before - sys.getrefcount(True)
-    for _ in range(max(stolen, 0)):
-        ctypes.pythonapi.Py_IncRef(ctypes.py_object(True))  # give back what the probe took
-    return stolen >= 4
-
-
-EMIT_STEALS_TRUE = _emit_steals_true()
-
-
-def emit(signal: Any, *args: Any) -> None:
-    """signal.emit(*args), giving back the reference to True that a broken PySide6 takes."""
-    signal.emit(*args)
-    if EMIT_STEALS_TRUE:
-        ctypes.pythonapi.Py_IncRef(ctypes.py_object(True))

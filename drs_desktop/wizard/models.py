@@ -18,7 +18,7 @@ from PySide6.QtCore import (
     Signal,
 )
 
-from drs_desktop.wizard.common import check_state, emit, human_size, is_checked
+from drs_desktop.wizard.common import check_state, human_size, is_checked
 
 Index = QModelIndex | QPersistentModelIndex
 NAME_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -65,7 +65,7 @@ class TextRowsModel(QAbstractTableModel):
         if not index.isValid() or role != Qt.ItemDataRole.EditRole:
             return False
         self.rows[index.row()][index.column()] = "" if value is None else str(value)
-        emit(self.dataChanged, index, index, [Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole])
+        self.dataChanged.emit(index, index, [Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole])
         return True
 
     def append_row(self, values: tuple[str, ...] | list[str]) -> None:
@@ -131,8 +131,8 @@ class DatabaseListModel(QAbstractListModel):
             self.checked.add(name)
         else:
             self.checked.discard(name)
-        emit(self.dataChanged, index, index, [Qt.ItemDataRole.CheckStateRole])
-        emit(self.checksChanged)
+        self.dataChanged.emit(index, index, [Qt.ItemDataRole.CheckStateRole])
+        self.checksChanged.emit()
         return True
 
     def set_databases(self, databases: list[tuple[str, int]], checked: set[str] | None) -> None:
@@ -142,18 +142,16 @@ class DatabaseListModel(QAbstractListModel):
         names = {n for n, _ in self.databases}
         self.checked = set(names) if checked is None else checked & names
         self.endResetModel()
-        emit(self.checksChanged)
+        self.checksChanged.emit()
 
     def set_all(self, on: bool) -> None:
         self.checked = {n for n, _ in self.databases} if on else set()
         if self.databases:
-            emit(
-                self.dataChanged,
-                self.index(0),
+            self.dataChanged.emit(self.index(0),
                 self.index(len(self.databases) - 1),
                 [Qt.ItemDataRole.CheckStateRole],
             )
-        emit(self.checksChanged)
+        self.checksChanged.emit()
 
     def names(self) -> list[str]:
         return [n for n, _ in self.databases]

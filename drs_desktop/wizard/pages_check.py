@@ -30,7 +30,6 @@ from drs_desktop.wizard.common import (
     WARN_COLOUR,
     StatusLabel,
     check_state,
-    emit,
     error_text,
     guarded,
     is_checked,
@@ -59,7 +58,7 @@ class PrecheckModel(QAbstractTableModel):
         self.results = list(results)
         self.confirmed = set()
         self.endResetModel()
-        emit(self.confirmationsChanged)
+        self.confirmationsChanged.emit()
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's own default
         return 0 if parent.isValid() else len(self.results)
@@ -110,8 +109,8 @@ class PrecheckModel(QAbstractTableModel):
             self.confirmed.add(index.row())
         else:
             self.confirmed.discard(index.row())
-        emit(self.dataChanged, index, index, [Qt.ItemDataRole.CheckStateRole])
-        emit(self.confirmationsChanged)
+        self.dataChanged.emit(index, index, [Qt.ItemDataRole.CheckStateRole])
+        self.confirmationsChanged.emit()
         return True
 
     # -- the page's questions -------------------------------------------------------------------
@@ -226,13 +225,13 @@ class CheckPage(QWizardPage):
         self.progress.setRange(0, 0)
         self.current_label.setText("Starting the pre-checks…")
         self.status.show_plain("")
-        emit(self.completeChanged)
+        self.completeChanged.emit()
         relay = self.relay
         backend = wizard.backend  # type: ignore[attr-defined]
 
         def on_progress(done: int, total: int, item: str) -> None:  # worker thread
             if not stop.is_set():
-                emit(relay.progress, done, total, item)
+                relay.progress.emit(done, total, item)
 
         def done(results: list[Any]) -> None:
             if run_id != self.run_id:
@@ -260,7 +259,7 @@ class CheckPage(QWizardPage):
         self.running = False
         self.stop_event = None
         self.again_button.setEnabled(True)
-        emit(self.completeChanged)
+        self.completeChanged.emit()
 
     def _on_progress(self, done: int, total: int, item: str) -> None:
         if not self.running:
@@ -290,7 +289,7 @@ class CheckPage(QWizardPage):
         else:
             self.rate_label.setText("Success rate: –")
         self.view.resizeRowsToContents()
-        emit(self.completeChanged)
+        self.completeChanged.emit()
 
     def isComplete(self) -> bool:
         return not self.running and bool(self.model.results) and self.model.success_rate() == 100

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from drs_desktop.wizard.common import ErrorLabel, StatusLabel, emit, error_text, guarded, human_size
+from drs_desktop.wizard.common import ErrorLabel, StatusLabel, error_text, guarded, human_size
 from drs_desktop.wizard.models import DatabaseListModel, TextRowsModel
 from engine.spec import MAX_WINDOWS, TimeWindow, check_databases, check_max_mb_s, check_windows, parse_clock
 
@@ -359,7 +359,7 @@ class ConfigurePage(QWizardPage):
         self.window_error.show_error(errors.get("windows"))
         self.add_window_button.setEnabled(self.window_model.rowCount() < MAX_WINDOWS)
         self.errors = errors
-        emit(self.completeChanged)
+        self.completeChanged.emit()
 
     def isComplete(self) -> bool:
         return not self.errors and self.loaded_for is not None and not self.loading

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from drs_desktop.wizard.common import MASK, ErrorLabel, StatusLabel, emit, error_text, guarded, with_error
+from drs_desktop.wizard.common import MASK, ErrorLabel, StatusLabel, error_text, guarded, with_error
 from engine.spec import Endpoint, Secret, check_host, check_password, check_port, check_user
 
 AGREEMENT = (
@@ -216,8 +216,8 @@ class ConnectionsPage(QWizardPage):
         layout.addStretch(1)
         for box in (self.source_box, self.target_box):
             box.on_test = self.test_connection
-            box.on_change = lambda: emit(self.completeChanged)
-        self.agreement.toggled.connect(lambda _on: emit(self.completeChanged))
+            box.on_change = lambda: self.completeChanged.emit()
+        self.agreement.toggled.connect(lambda _on: self.completeChanged.emit())
         self.set_relationship("standby")
 
     def set_relationship(self, relationship: str) -> None:
@@ -242,11 +242,11 @@ class ConnectionsPage(QWizardPage):
 
         def done(info: Any) -> None:
             box.finish_test(key, True, f"Connection successful: {info.label}")
-            emit(self.completeChanged)
+            self.completeChanged.emit()
 
         def failed(exc: BaseException) -> None:
             box.finish_test(key, False, f"Connection failed: {error_text(exc)}")
-            emit(self.completeChanged)
+            self.completeChanged.emit()
 
         wizard.taskman.run(
             lambda: backend.test_connection(endpoint), guarded(self, done), guarded(self, failed)

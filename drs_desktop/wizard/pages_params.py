@@ -37,7 +37,6 @@ from drs_desktop.wizard.common import (
     OK_COLOUR,
     StatusLabel,
     check_state,
-    emit,
     error_text,
     guarded,
     is_checked,
@@ -67,7 +66,7 @@ class ParamModel(QAbstractTableModel):
         names = {r.name for r in self.rows if not r.consistent}
         self.chosen &= names
         self.endResetModel()
-        emit(self.selectionChanged)
+        self.selectionChanged.emit()
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's own default
         return 0 if parent.isValid() else len(self.rows)
@@ -129,8 +128,8 @@ class ParamModel(QAbstractTableModel):
             self.chosen.add(p.name)
         else:
             self.chosen.discard(p.name)
-        emit(self.dataChanged, index, index, [Qt.ItemDataRole.CheckStateRole])
-        emit(self.selectionChanged)
+        self.dataChanged.emit(index, index, [Qt.ItemDataRole.CheckStateRole])
+        self.selectionChanged.emit()
         return True
 
     def chosen_names(self) -> list[str]:

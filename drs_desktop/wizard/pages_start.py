@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from drs_desktop.wizard.common import ErrorLabel, StatusLabel, emit
+from drs_desktop.wizard.common import ErrorLabel, StatusLabel
 from engine.spec import check_start
 
 TLS_TEXT = {"off": "off", "required": "required", "verify_ca": "verify CA"}
@@ -104,7 +104,7 @@ class StartPage(QWizardPage):
         msg = check_start(self.start_at())
         self.errors = {"start": f"Start time {msg}"} if msg else {}
         self.start_error.show_error(self.errors.get("start"))
-        emit(self.completeChanged)
+        self.completeChanged.emit()
 
     def initializePage(self) -> None:
         self.revalidate()
@@ -121,7 +121,7 @@ class StartPage(QWizardPage):
         wizard = self.wizard()
         if wizard is not None:
             wizard.button(QWizard.WizardButton.CancelButton).setEnabled(not on)
-        emit(self.completeChanged)
+        self.completeChanged.emit()
 
     def isComplete(self) -> bool:
         # Re-asked at every change; a time that passes while the page is open is caught at Submit.

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from drs_desktop.wizard.common import ErrorLabel, emit, with_error
+from drs_desktop.wizard.common import ErrorLabel, with_error
 from drs_desktop.wizard.models import TextRowsModel
 from engine.errors import SpecInvalid
 from engine.spec import MAX_TAGS, check_description, check_name, check_tags, parse_spec
@@ -305,7 +305,7 @@ class TaskPage(QWizardPage):
         self.tags_error.show_error(errors.get("tags"))
         self.add_tag_button.setEnabled(self.tag_model.rowCount() < MAX_TAGS)
         self.errors = errors
-        emit(self.completeChanged)
+        self.completeChanged.emit()
 
     def initializePage(self) -> None:
         self.revalidate()

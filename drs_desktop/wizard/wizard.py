@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QWidget, QWizard
 
 from drs_desktop.taskman import TaskManager
 from drs_desktop.wizard.backend import EngineBackend, WizardBackend
-from drs_desktop.wizard.common import emit, error_text
+from drs_desktop.wizard.common import error_text
 from drs_desktop.wizard.pages_check import CheckPage
 from drs_desktop.wizard.pages_configure import ConfigurePage
 from drs_desktop.wizard.pages_connections import ConnectionsPage
@@ -128,7 +128,7 @@ class CreateTaskWizard(QWizard):
         self.start_page.created = True
         self.start_page.set_submitting(False, "")
         self.start_page.submit_status.show_ok(f"Task {name} created.")
-        emit(self.taskCreated, name)
+        self.taskCreated.emit(name)
         super().accept()
 
     def _create_failed(self, spec: Any) -> Any:
@@ -152,7 +152,7 @@ class CreateTaskWizard(QWizard):
             page.set_submitting(False)
             page.submit_status.show_failure(f"Creating the task failed: {reason}. {kept}")
             self.setButtonText(QWizard.WizardButton.CancelButton, "Close")
-            emit(self.creationFailed, spec.name, reason)
+            self.creationFailed.emit(spec.name, reason)
 
         return failed
 
