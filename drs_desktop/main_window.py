@@ -714,6 +714,7 @@ class MainWindow(QMainWindow):
         wizard = CreateTaskWizard(self.service, self.taskman, self, **kwargs)
         wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         wizard.taskCreated.connect(self._on_task_created)
+        wizard.creationFailed.connect(lambda *_: self.refresh())  # show the Creation failed row
         self.wizard = wizard
         wizard.open()
         return wizard

@@ -219,10 +219,11 @@ class WorkerRegistry(QObject):
         started = []
         for record in records:
             at = record.spec.start_at
+            # Pending start whose time has come, or Starting (created by `drs task create` while the
+            # window was open) with nobody running it.
+            due = (record.status is Status.PENDING_START and at is not None and at <= now) or record.status is Status.STARTING
             if (
-                record.status is Status.PENDING_START
-                and at is not None
-                and at <= now
+                due
                 and not self.is_running(record.name)
                 and not pid_alive(record.runner_pid)
                 and self.start(record.name)

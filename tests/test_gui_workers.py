@@ -301,3 +301,13 @@ def test_delete_a_replicating_task_stops_its_worker_first(qtbot, dbs, service, w
     assert memory_keyring.items == {}
     assert dbs.target.sql("SELECT @@GLOBAL.read_only")[0][0] == 0
     assert rows_on(dbs.target, "gone") == rows_on(dbs.source, "gone")  # the DR data stays
+
+
+def test_task_created_by_the_cli_while_the_window_is_open_starts(qtbot, dbs, service, windows):
+    window = windows(refresh_ms=300, schedule_ms=300)
+    seed(dbs.source, "clidb")
+    # another shell runs `drs task create` (status Starting, nobody running it yet)
+    add_task(TaskService(service.home), dbs, "cli-made", "clidb", status=Status.STARTING)
+    qtbot.waitUntil(lambda: replicating(window, "cli-made"), timeout=LONG_MS)
+    assert window.registry.is_running("cli-made")
+    assert dbs.target.sql("SELECT COUNT(*) FROM clidb.kv") == [(3,)]
