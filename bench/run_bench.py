@@ -234,9 +234,16 @@ def bench_copy(pair: BenchServers, rows: int) -> dict:
     results: dict = {"rows": src_rows, "made_seconds": made, "data_mb": size[0] / 1048576, "index_mb": size[1] / 1048576,
                      "avg_row_bytes": size[2], "contenders": []}  # fmt: skip
 
+    binlog_at = master_position(pair.target)
+
     def record(name: str, seconds: float, **extra) -> None:
+        nonlocal binlog_at
         check = same_table(pair.source, pair.target, COPY_DB, COPY_TABLE)
-        row = {"name": name, "seconds": seconds, "rows_per_s": src_rows / seconds, **check, **extra}
+        now = master_position(pair.target)
+        binlog_mb = _binlog_bytes(pair.target, binlog_at, now) / 1048576
+        binlog_at = now
+        row = {"name": name, "seconds": seconds, "rows_per_s": src_rows / seconds, "target_binlog_mb": binlog_mb,
+               **check, **extra}  # fmt: skip
         results["contenders"].append(row)
         log(f"   {name}: {seconds:.1f} s, {row['rows_per_s']:,.0f} rows/s, identical={check['identical']}")
 
@@ -634,8 +641,10 @@ def bench_stream(pair: BenchServers, home: Path, minutes: float) -> dict:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     samples: list[tuple[float, int]] = []
     try:
-        first = master_position(pair.source)
         deadline = time.monotonic() + 120
+        while load.txns == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        first = master_position(pair.source)  # beyond the checkpoint: reached only once the runner applies
         while not checkpoint.reached(first):  # the runner has connected and applies the load
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(
@@ -732,15 +741,17 @@ def render(
         f"{copy['avg_row_bytes']} bytes, {copy['data_mb']:.0f} MB data + {copy['index_mb']:.0f} MB index on the source. "
         "The target database is dropped and re-created before each contender; after each, COUNT(*) and "
         "CHECKSUM TABLE are compared with the source. All four write the target's binlog (myloader with `-e`).\n")  # fmt: skip
-    add("| contender | seconds | rows/s | rows on target | CHECKSUM TABLE equal | peak RSS |")
-    add("|---|---:|---:|---:|:---:|---:|")
+    add(
+        "| contender | seconds | rows/s | rows on target | CHECKSUM TABLE equal | target binlog written | peak RSS |"
+    )
+    add("|---|---:|---:|---:|:---:|---:|---:|")
     by_name = {c["name"]: c for c in copy["contenders"]}
     dump = by_name["mariadb-dump --single-transaction | mariadb"]
     myd = by_name["mydumper + myloader, 2 threads"]
     for c in copy["contenders"]:
         rss = f"{c['peak_rss_mb']:.0f} MB" if "peak_rss_mb" in c else ""
         add(
-            f"| {cell(c['name'])} | {c['seconds']:.1f} | {c['rows_per_s']:,.0f} | {c['rows']:,} | {'yes' if c['identical'] else '**NO**'} | {rss} |"
+            f"| {cell(c['name'])} | {c['seconds']:.1f} | {c['rows_per_s']:,.0f} | {c['rows']:,} | {'yes' if c['identical'] else '**NO**'} | {c['target_binlog_mb']:.0f} MB | {rss} |"
         )
     add("")
     add("| ratio (rows/s of DRS ÷ rows/s of the anchor) | vs dump \\| load | vs mydumper/myloader |")
@@ -788,7 +799,9 @@ def render(
         "and waiting for the target). Own time per category; builtins (`int.from_bytes`, `str.join`...) are "
         "charged to the function that called them. cProfile slows Python-heavy code more than waiting, so "
         "read the shares, not the seconds. Each thread's time includes connecting at the start and up to one "
-        "heartbeat (1 s) of idle reading after the end position was reached, before the stop was noticed.\n")  # fmt: skip
+        "heartbeat (1 s) of idle reading after the end position was reached, before the stop was noticed. "
+        "'socket writes' block when the server has not yet read the previous bytes (a 4 MB upsert), so in the "
+        "apply thread they are waiting on the DR server too.\n")  # fmt: skip
     for tname, t in sorted(prof["threads"].items()):
         add(f"**Thread `{tname}`** — {t['wall']:.1f} s alive, {t['profiled']:.1f} s accounted:\n")
         add("| category | seconds | share |")
