@@ -119,6 +119,8 @@ def machine_facts(pair: BenchServers) -> dict:
         "mysql-replication": metadata.version("mysql-replication"),
         "mydumper": tool,
         "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip(),
+        "engine_tree": "with uncommitted changes in engine/" if subprocess.run(
+            ["git", "status", "--porcelain", "engine"], cwd=ROOT, capture_output=True, text=True).stdout.strip() else "clean",
         "load_before": os.getloadavg(),
     }  # fmt: skip
 
@@ -633,8 +635,9 @@ def bench_stream(pair: BenchServers, home: Path, minutes: float) -> dict:
         f"3. streaming for {minutes:g} min under a steady load of {STREAM_ROWS_PER_SECOND} row changes/s (`drs run`)"
     )
     checkpoint = DrCheckpoint(pair.target, name)
-    drs = Path(sys.executable).with_name("drs")
-    command = [str(drs)] if drs.exists() else [sys.executable, "-m", "engine.cli"]
+    # `python -m engine.cli` from ROOT (not the venv's `drs` script): the engine measured is the one
+    # beside this file, even when the venv's editable install points at another checkout.
+    command = [sys.executable, "-m", "engine.cli"]
     load = SteadyLoad(pair.source, STREAM_ROWS_PER_SECOND)
     load.start()
     proc = subprocess.Popen([*command, "--home", str(home), "run", name, "--quiet"], cwd=ROOT,
@@ -710,7 +713,7 @@ def render(
     lines: list[str] = []
     add = lines.append
     add("# Benchmarks: DRS Desktop's replication engine beside the anchors\n")
-    add(f"Produced by one run of `{command}` on {machine['date']} (commit `{machine['commit']}`), "
+    add(f"Produced by one run of `{command}` on {machine['date']} (commit `{machine['commit']}`, engine/ {machine['engine_tree']}), "
         f"{total / 60:.1f} minutes in all. Both MariaDB servers are private `mariadbd` processes on this "
         "machine (bench/servers.py: the test suite's options: ROW binlog, FULL row image and metadata, "
         "`innodb_flush_log_at_trx_commit=2`, `sync_binlog=0`, 256 MB buffer pool), so the network is loopback "
