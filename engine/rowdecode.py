@@ -305,51 +305,82 @@ def _bit_count(bitmap: bytes, ncols: int) -> list[bool]:
 
 
 def decode_image(
-    buf: bytes, off: int, decoders: list[Decoder], present: list[bool]
+    buf: bytes, off: int, decoders: list[Decoder], present: list[bool] | None
 ) -> tuple[tuple[str | None, ...], int]:
-    """One row image: NULL bitmap over the present columns, then each present non-NULL value."""
-    npresent = sum(present)
-    nbytes = (npresent + 7) >> 3
+    """One row image: NULL bitmap over the present columns, then each present non-NULL value.
+
+    `present` None means every column is in the image (binlog_row_image=FULL), the fast path.
+    """
+    values: list[str | None] = []
+    append = values.append
+    if present is None:
+        nbytes = (len(decoders) + 7) >> 3
+        nulls = buf[off : off + nbytes]
+        off += nbytes
+        if not any(nulls):
+            for dec in decoders:
+                lit, off = dec(buf, off)
+                append(lit)
+            return tuple(values), off
+        for k, dec in enumerate(decoders):
+            if nulls[k >> 3] & (1 << (k & 7)):
+                append(NULL)
+            else:
+                lit, off = dec(buf, off)
+                append(lit)
+        return tuple(values), off
+    nbytes = (sum(present) + 7) >> 3
     nulls = buf[off : off + nbytes]
     off += nbytes
-    values: list[str | None] = []
     k = 0
     for i, dec in enumerate(decoders):
         if not present[i]:
-            values.append(None)  # not in the image (binlog_row_image != FULL)
+            append(None)  # not in the image (binlog_row_image != FULL)
             continue
         if nulls[k >> 3] & (1 << (k & 7)):
-            values.append(NULL)
+            append(NULL)
         else:
             lit, off = dec(buf, off)
-            values.append(lit)
+            append(lit)
         k += 1
     return tuple(values), off
 
 
-def _fetch_rows(self: row_event.RowsEvent) -> None:
-    """Replacement of RowsEvent._fetch_rows: rows as tuples of SQL literals (see module doc)."""
-    rows: list = []
-    self._RowsEvent__rows = rows
-    if not self.complete:
-        return
-    remaining = self.event_size - self.packet.read_bytes
-    buf = bytes(self.packet.read(remaining))
-    table = self.table_map[self.table_id]
-    decoders = table_decoders(table)
+def _presence(bitmap: bytes, ncols: int) -> list[bool] | None:
+    present = _bit_count(bitmap, ncols)
+    return None if all(present) else present
+
+
+def decode_rows(
+    buf: bytes, off: int, end: int, decoders: list[Decoder], bitmap1: bytes, bitmap2: bytes | None
+) -> list:
+    """Every row of a rows event body: tuples of literals, or (before, after) pairs for updates."""
     ncols = len(decoders)
-    present1 = _bit_count(self.columns_present_bitmap, ncols)
-    off = 0
-    if isinstance(self, row_event.UpdateRowsEvent):
-        present2 = _bit_count(self.columns_present_bitmap2, ncols)
-        while off < remaining:
+    present1 = _presence(bitmap1, ncols)
+    rows: list = []
+    if bitmap2 is not None:
+        present2 = _presence(bitmap2, ncols)
+        while off < end:
             before, off = decode_image(buf, off, decoders, present1)
             after, off = decode_image(buf, off, decoders, present2)
             rows.append((before, after))
     else:
-        while off < remaining:
+        while off < end:
             values, off = decode_image(buf, off, decoders, present1)
             rows.append(values)
+    return rows
+
+
+def _fetch_rows(self: row_event.RowsEvent) -> None:
+    """Replacement of RowsEvent._fetch_rows: rows as tuples of SQL literals (see module doc)."""
+    if not self.complete:
+        self._RowsEvent__rows = []
+        return
+    remaining = self.event_size - self.packet.read_bytes
+    buf = bytes(self.packet.read(remaining))
+    decoders = table_decoders(self.table_map[self.table_id])
+    second = self.columns_present_bitmap2 if isinstance(self, row_event.UpdateRowsEvent) else None
+    self._RowsEvent__rows = decode_rows(buf, 0, remaining, decoders, self.columns_present_bitmap, second)
 
 
 def install() -> None:

@@ -8,14 +8,16 @@ statement, each with the binlog position right after it: the only positions a ch
 from __future__ import annotations
 
 import re
+import struct
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.event import (
+    FormatDescriptionEvent,
     GtidEvent,
     HeartbeatLogEvent,
     MariadbGtidEvent,
@@ -23,10 +25,11 @@ from pymysqlreplication.event import (
     RotateEvent,
     XidEvent,
 )
-from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
+from pymysqlreplication.row_event import DeleteRowsEvent, TableMapEvent, UpdateRowsEvent, WriteRowsEvent
 
 from engine import rowdecode
 from engine.connect import META_DATABASE, BinlogPosition, ssl_options
+from engine.errors import ReplicationError
 from engine.spec import SYSTEM_DATABASES, Endpoint
 
 rowdecode.install()
@@ -81,6 +84,158 @@ def reader_server_id(task_name: str) -> int:
     return 0x40000000 + (zlib.crc32(task_name.encode()) & 0x0FFFFFFF)
 
 
+# ---- fast path -------------------------------------------------------------------------------
+# python-mysql-replication builds a Python event object (and, per rows event, re-reads its table map's
+# whole attribute dict) for every event: at OLTP rates that, not the network, bounds catch-up. The
+# frequent events (rows, XID, query, GTID, heartbeat) are parsed here straight from the packet;
+# everything else (table maps, rotations, format descriptions) still goes through the library, which
+# keeps its table map cache and position bookkeeping.
+
+_u16 = struct.Struct("<H").unpack_from
+_u32 = struct.Struct("<I").unpack_from
+_HEADER = struct.Struct("<IBIIIH")  # timestamp, type, server_id, event_size, log_pos, flags
+ROWS_V1 = {23: "insert", 24: "update", 25: "delete"}
+ROWS_V2 = {30: "insert", 31: "update", 32: "delete"}
+QUERY, XID, TABLE_MAP, HEARTBEAT, MYSQL_GTID, MYSQL_ANON_GTID, MARIADB_GTID = 2, 16, 19, 27, 33, 34, 162
+MARIADB_COMPRESSED = {166, 167, 168, 169, 170, 171}
+FAST_TYPES = {*ROWS_V1, *ROWS_V2, QUERY, XID, HEARTBEAT, MYSQL_GTID, MYSQL_ANON_GTID, MARIADB_GTID}
+
+
+@dataclass
+class FastRows:
+    kind: str
+    table_id: int
+    timestamp: int
+    data: bytes
+    offset: int
+    end: int
+    bitmap1: bytes
+    bitmap2: bytes | None
+
+
+@dataclass
+class FastXid:
+    timestamp: int
+
+
+@dataclass
+class FastQuery:
+    timestamp: int
+    schema: str
+    query: str
+
+
+@dataclass
+class FastGtid:
+    gtid: str | None
+
+
+@dataclass
+class FastHeartbeat:
+    log_pos: int
+
+
+def _lenenc(data: bytes, p: int) -> tuple[int, int]:
+    first = data[p]
+    if first < 251:
+        return first, p + 1
+    size = {252: 2, 253: 3, 254: 8}[first]
+    return int.from_bytes(data[p + 1 : p + 1 + size], "little"), p + 1 + size
+
+
+def parse_fast(data: bytes, checksum: bool) -> tuple[object, int]:
+    """(event, log_pos) for a packet whose type is in FAST_TYPES; data[0] is the OK byte."""
+    timestamp, etype, server_id, _size, log_pos, _flags = _HEADER.unpack_from(data, 1)
+    end = len(data) - (4 if checksum else 0)
+    p = 20
+    if etype in ROWS_V1 or etype in ROWS_V2:
+        table_id = int.from_bytes(data[p : p + 6], "little")
+        p += 8  # table id, flags
+        if etype in ROWS_V2:
+            p += _u16(data, p)[0]  # extra data length includes its own two bytes
+        ncols, p = _lenenc(data, p)
+        nbytes = (ncols + 7) >> 3
+        bitmap1 = data[p : p + nbytes]
+        p += nbytes
+        bitmap2 = None
+        kind = ROWS_V1.get(etype) or ROWS_V2[etype]
+        if kind == "update":
+            bitmap2 = data[p : p + nbytes]
+            p += nbytes
+        return FastRows(kind, table_id, timestamp, data, p, end, bitmap1, bitmap2), log_pos
+    if etype == XID:
+        return FastXid(timestamp), log_pos
+    if etype == QUERY:
+        db_len = data[p + 8]
+        status_len = _u16(data, p + 11)[0]
+        q = p + 13 + status_len
+        schema = data[q : q + db_len].decode("utf-8", "backslashreplace")
+        query = data[q + db_len + 1 : end].decode("utf-8", "backslashreplace")
+        return FastQuery(timestamp, schema, query), log_pos
+    if etype == MARIADB_GTID:
+        seq = int.from_bytes(data[p : p + 8], "little")
+        domain = _u32(data, p + 8)[0]
+        return FastGtid(f"{domain}-{server_id}-{seq}"), log_pos
+    if etype == MYSQL_GTID:
+        sid = data[p + 1 : p + 17].hex()
+        gno = int.from_bytes(data[p + 17 : p + 25], "little")
+        return FastGtid(f"{sid[:8]}-{sid[8:12]}-{sid[12:16]}-{sid[16:20]}-{sid[20:]}:{gno}"), log_pos
+    if etype == MYSQL_ANON_GTID:
+        return FastGtid(None), log_pos
+    return FastHeartbeat(log_pos), log_pos
+
+
+def _one_then(pkt: object, read: Callable[..., object]) -> Callable[..., object]:
+    """A packet reader that returns `pkt` once, then reads from the connection again."""
+    pending = [pkt]
+
+    def reader(*args: object, **kwargs: object) -> object:
+        return pending.pop() if pending else read(*args, **kwargs)
+
+    return reader
+
+
+class _FastStream(BinLogStreamReader):
+    """BinLogStreamReader whose frequent events take the fast path above."""
+
+    def fetchone(self):  # type: ignore[override]
+        while True:
+            if not self._BinLogStreamReader__connected_stream:  # type: ignore[attr-defined]
+                self._BinLogStreamReader__connect_to_stream()  # type: ignore[attr-defined]
+            if not self._BinLogStreamReader__connected_ctl:  # type: ignore[attr-defined]
+                self._BinLogStreamReader__connect_to_ctl()  # type: ignore[attr-defined]
+            conn = self._stream_connection
+            pkt = conn._read_packet()
+            if pkt.is_eof_packet():
+                self.close()
+                return None
+            if not pkt.is_ok_packet():
+                continue
+            data = pkt.get_all_data()
+            etype = data[5]
+            if etype in FAST_TYPES:
+                event, log_pos = parse_fast(data, self._BinLogStreamReader__use_checksum)  # type: ignore[attr-defined]
+                if log_pos:
+                    self.log_pos = log_pos
+                return event
+            if etype == TABLE_MAP and int.from_bytes(data[20:26], "little") in self.table_map:
+                # known table id (the cache is dropped on every DDL): nothing to parse
+                log_pos = _HEADER.unpack_from(data, 1)[4]
+                if log_pos:
+                    self.log_pos = log_pos
+                continue
+            if etype in MARIADB_COMPRESSED:
+                raise ReplicationError("the service database writes compressed binlog events (log_bin_compress=ON); DRS Desktop cannot read them")
+            # The library handles this packet (and keeps its table maps); it must not read further
+            # packets on its own, so it gets this one packet to parse.
+            conn._read_packet = _one_then(pkt, conn._read_packet)
+            try:
+                return super().fetchone()
+            finally:
+                if conn.__dict__.get("_read_packet") is not None:
+                    del conn._read_packet
+
+
 class BinlogReader:
     """Iterates source transactions from `start`; stops when `stop` is set (checked each heartbeat)."""
 
@@ -117,7 +272,7 @@ class BinlogReader:
             "connect_timeout": 10,
             **(ssl_options(self.source) or {}),
         }
-        return BinLogStreamReader(
+        return _FastStream(
             connection_settings=settings,
             server_id=self.server_id,
             log_file=self.position.file,
@@ -130,6 +285,8 @@ class BinlogReader:
             # table maps are parsed once per table id; we drop the cache on every DDL (see below)
             freeze_schema=True,
             only_events=[
+                TableMapEvent,
+                FormatDescriptionEvent,
                 RotateEvent,
                 XidEvent,
                 QueryEvent,
@@ -160,12 +317,23 @@ class BinlogReader:
                 event = stream.fetchone()
                 if event is None:
                     continue
+                if isinstance(event, FastRows):
+                    table = stream.table_map.get(event.table_id)
+                    if table is None or not self.wants_schema(table.schema):
+                        continue
+                    rows = rowdecode.decode_rows(
+                        event.data, event.offset, event.end, rowdecode.table_decoders(table), event.bitmap1, event.bitmap2
+                    )
+                    self._add_rows(txn, event.kind, table.schema, table.table, rows, event.timestamp)
+                    continue
+                if isinstance(event, TableMapEvent | FormatDescriptionEvent):
+                    continue
                 if isinstance(event, RotateEvent):
                     current_file = event.next_binlog
                     if not txn.changes:
                         self.position = BinlogPosition(current_file, event.position, self.position.gtid)
                     continue
-                if isinstance(event, HeartbeatLogEvent):
+                if isinstance(event, HeartbeatLogEvent | FastHeartbeat):
                     if not txn.changes and txn.gtid is None:
                         # Sent only when the source has nothing more to send: every event before
                         # this position has been read, so it is a safe checkpoint too.
@@ -174,40 +342,22 @@ class BinlogReader:
                         yield Heartbeat(self.position, time.monotonic())
                     continue
                 end = BinlogPosition(current_file, stream.log_pos, None)
-                if isinstance(event, MariadbGtidEvent | GtidEvent):
+                if isinstance(event, MariadbGtidEvent | GtidEvent | FastGtid):
                     txn.gtid = event.gtid
                     continue
                 if isinstance(event, WriteRowsEvent | UpdateRowsEvent | DeleteRowsEvent):
-                    if not self.wants_schema(event.schema):
-                        continue
-                    kind = (
-                        "insert"
-                        if isinstance(event, WriteRowsEvent)
-                        else "update"
-                        if isinstance(event, UpdateRowsEvent)
-                        else "delete"
-                    )
-                    rows = event.rows
-                    last = txn.changes[-1] if txn.changes else None
-                    if isinstance(last, RowChange) and (last.kind, last.schema, last.table) == (
-                        kind,
-                        event.schema,
-                        event.table,
-                    ):
-                        last.rows.extend(rows)
-                    else:
-                        txn.changes.append(RowChange(kind, event.schema, event.table, list(rows)))
-                    txn.rows += len(rows)
-                    txn.timestamp = event.timestamp
+                    if self.wants_schema(event.schema):
+                        kind = "insert" if isinstance(event, WriteRowsEvent) else "update" if isinstance(event, UpdateRowsEvent) else "delete"
+                        self._add_rows(txn, kind, event.schema, event.table, event.rows, event.timestamp)
                     continue
-                if isinstance(event, XidEvent):
-                    txn.end, txn.timestamp = end, event.timestamp
+                if isinstance(event, XidEvent | FastXid):
+                    txn.timestamp = event.timestamp
                     self.position = BinlogPosition(end.file, end.pos, txn.gtid)
                     txn.end = self.position
                     yield txn
                     txn = Transaction()
                     continue
-                if isinstance(event, QueryEvent):
+                if isinstance(event, QueryEvent | FastQuery):
                     query = event.query.strip()
                     match = _TXN_CONTROL.match(query)
                     if match:
@@ -219,19 +369,23 @@ class BinlogReader:
                             yield txn
                             txn = Transaction()
                         continue
-                    schema = (
-                        event.schema.decode() if isinstance(event.schema, bytes) else (event.schema or "")
-                    )
+                    schema = event.schema.decode() if isinstance(event.schema, bytes) else (event.schema or "")
                     # DDL changes table definitions: table ids may be reused with new columns.
                     stream.table_map.clear()
-                    ddl = Transaction(
-                        changes=[DdlChange(schema, query)],
-                        gtid=txn.gtid,
-                        timestamp=event.timestamp,
-                    )
+                    ddl = Transaction(changes=[DdlChange(schema, query)], gtid=txn.gtid, timestamp=event.timestamp)
                     self.position = BinlogPosition(end.file, end.pos, txn.gtid)
                     ddl.end = self.position
                     txn = Transaction()
                     yield ddl
         finally:
             self.close()
+
+    @staticmethod
+    def _add_rows(txn: Transaction, kind: str, schema: str, table: str, rows: list, timestamp: int) -> None:
+        last = txn.changes[-1] if txn.changes else None
+        if isinstance(last, RowChange) and (last.kind, last.schema, last.table) == (kind, schema, table):
+            last.rows.extend(rows)
+        else:
+            txn.changes.append(RowChange(kind, schema, table, list(rows)))
+        txn.rows += len(rows)
+        txn.timestamp = timestamp
