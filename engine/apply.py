@@ -258,6 +258,8 @@ class Applier:
                         final[old] = None
                         final.pop(new, None)  # keep dict order = last writer
                     final[new] = after
+        if any(None in k for k in final):
+            raise ReplicationError(_KEY_MISMATCH)
         deletes = [k for k, v in final.items() if v is None]
         upserts = [v for v in final.values() if v is not None]
         if deletes:
@@ -321,6 +323,8 @@ class Applier:
     @staticmethod
     def _match(shape: TableShape, row: tuple) -> str:
         idx = shape.key or shape.writable
+        if any(row[i] is None for i in idx):
+            raise ReplicationError(_KEY_MISMATCH)
         return " AND ".join(f"{quote_ident(shape.columns[i])}<=>{row[i]}" for i in idx)
 
     # -- DDL ------------------------------------------------------------------------------------
@@ -415,6 +419,12 @@ class Applier:
     def _db_exists(cur: pymysql.cursors.Cursor, db: str) -> bool:
         cur.execute("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME=%s", (db,))
         return cur.fetchone() is not None
+
+
+_KEY_MISMATCH = (
+    "a row event does not carry the DR table's key columns: the primary key of the table differs "
+    "between the service and the DR database; make them equal (or re-create the task)"
+)
 
 
 def _runs(changes: list[RowChange | DdlChange]) -> list[list[RowChange]]:

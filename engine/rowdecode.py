@@ -300,6 +300,127 @@ def table_decoders(table: object) -> list[Decoder]:
     return decoders
 
 
+# ---- compiled image decoders --------------------------------------------------------------------
+# Per table, a function is generated that decodes a whole full row image with no per-column call
+# for the common types (integers, floats, strings); temporal and decimal values go through their
+# decoder with a small cache keyed on the stored bytes (OLTP rows repeat timestamps and amounts).
+# A second variant decodes only the primary key and skips the other columns: before-images and
+# deletes of tables with a key are only ever addressed by their key.
+
+ImageDecoder = Callable[[bytes, int], tuple[tuple[str | None, ...], int]]
+_STRUCTS = {(1, False): "<b", (1, True): "<B", (2, False): "<h", (2, True): "<H", (4, False): "<i", (4, True): "<I", (8, False): "<q", (8, True): "<Q"}
+_INT_SIZES = {FIELD_TYPE.TINY: 1, FIELD_TYPE.SHORT: 2, FIELD_TYPE.INT24: 3, FIELD_TYPE.LONG: 4, FIELD_TYPE.LONGLONG: 8}
+MEMO_LIMIT = 65536
+
+
+def _memoized(dec: Decoder, width: int) -> Decoder:
+    cache: dict[bytes, str] = {}
+
+    def m(buf: bytes, off: int) -> tuple[str, int]:
+        key = buf[off : off + width]
+        lit = cache.get(key)
+        if lit is None:
+            lit = dec(buf, off)[0]
+            if len(cache) >= MEMO_LIMIT:
+                cache.clear()
+            cache[key] = lit
+        return lit, off + width
+
+    return m
+
+
+def _fixed_width(column: object) -> int | None:
+    t = column.type  # type: ignore[attr-defined]
+    if t in _INT_SIZES:
+        return _INT_SIZES[t]
+    frac = (getattr(column, "fsp", 0) + 1) // 2
+    return {
+        FIELD_TYPE.FLOAT: 4, FIELD_TYPE.DOUBLE: 8, FIELD_TYPE.YEAR: 1, FIELD_TYPE.DATE: 3, FIELD_TYPE.NEWDATE: 3,
+        FIELD_TYPE.DATETIME2: 5 + frac, FIELD_TYPE.TIMESTAMP2: 4 + frac, FIELD_TYPE.TIME2: 3 + frac,
+        FIELD_TYPE.DATETIME: 8, FIELD_TYPE.TIME: 3, FIELD_TYPE.TIMESTAMP: 4,
+        FIELD_TYPE.ENUM: getattr(column, "size", 0), FIELD_TYPE.SET: getattr(column, "size", 0),
+        FIELD_TYPE.BIT: getattr(column, "bytes", 0),
+        FIELD_TYPE.NEWDECIMAL: _decimal_size(column) if t == FIELD_TYPE.NEWDECIMAL else 0,
+    }.get(t)  # fmt: skip
+
+
+def _decimal_size(column: object) -> int:
+    intg0, intg_rest = divmod(column.precision - column.decimals, 9)  # type: ignore[attr-defined]
+    frac0, frac_rest = divmod(column.decimals, 9)  # type: ignore[attr-defined]
+    return intg0 * 4 + _DIG2BYTES[intg_rest] + frac0 * 4 + _DIG2BYTES[frac_rest]
+
+
+def _length_prefix(column: object) -> int | None:
+    t = column.type  # type: ignore[attr-defined]
+    if t in (FIELD_TYPE.VARCHAR, FIELD_TYPE.VAR_STRING, FIELD_TYPE.STRING):
+        return 2 if column.max_length > 255 else 1  # type: ignore[attr-defined]
+    if t in (FIELD_TYPE.BLOB, FIELD_TYPE.TINY_BLOB, FIELD_TYPE.MEDIUM_BLOB, FIELD_TYPE.LONG_BLOB, FIELD_TYPE.GEOMETRY, FIELD_TYPE.JSON):
+        return column.length_size  # type: ignore[attr-defined]
+    return None
+
+
+def compile_image_decoder(columns: list, wanted: list[bool]) -> ImageDecoder:
+    """Generate the decoder of a full row image; columns not `wanted` are skipped (value None)."""
+    env: dict[str, object] = {"NULL": NULL, "_from": int.from_bytes}
+    lines = ["def image(buf, o):"]
+    nbytes = (len(columns) + 7) >> 3
+    for b in range(nbytes):
+        lines.append(f"    n{b} = buf[o + {b}]")
+    lines.append(f"    o += {nbytes}")
+    names = []
+    for i, column in enumerate(columns):
+        v = f"v{i}"
+        names.append(v)
+        t = column.type
+        width = _fixed_width(column)
+        prefix = _length_prefix(column)
+        null_test = f"n{i >> 3} & {1 << (i & 7)}"
+        if not wanted[i]:
+            lines.append(f"    {v} = None")
+            if width is not None:
+                lines.append(f"    if not ({null_test}): o += {width}")
+            elif prefix is not None:
+                size = "buf[o]" if prefix == 1 else f"_from(buf[o:o + {prefix}], 'little')"
+                lines.append(f"    if not ({null_test}): o += {prefix} + {size}")
+            else:
+                raise NotImplementedError(f"column type {t} cannot be skipped")
+            continue
+        lines.append(f"    if {null_test}:")
+        lines.append(f"        {v} = NULL")
+        lines.append("    else:")
+        unsigned = bool(getattr(column, "unsigned", False))
+        if t in _INT_SIZES and (_INT_SIZES[t], unsigned) in _STRUCTS:
+            size = _INT_SIZES[t]
+            env[f"s{i}"] = struct.Struct(_STRUCTS[(size, unsigned)]).unpack_from
+            lines.append(f"        {v} = str(s{i}(buf, o)[0]); o += {size}")
+        elif t in (FIELD_TYPE.VARCHAR, FIELD_TYPE.VAR_STRING, FIELD_TYPE.STRING) and prefix == 1:
+            charset = _charset_of(column)
+            env[f"p{i}"] = f"_{charset} X'" if charset and charset != "binary" else "X'"
+            lines.append(f"        n = buf[o]; {v} = p{i} + buf[o + 1:o + 1 + n].hex() + \"'\"; o += 1 + n")
+        else:
+            dec = column_decoder(column)
+            if width is not None and t not in _INT_SIZES and t not in (FIELD_TYPE.FLOAT, FIELD_TYPE.DOUBLE):
+                dec = _memoized(dec, width)
+            env[f"d{i}"] = dec
+            lines.append(f"        {v}, o = d{i}(buf, o)")
+    lines.append(f"    return ({', '.join(names)}{',' if len(names) == 1 else ''}), o")
+    exec(compile("\n".join(lines), f"<row image decoder {len(columns)} columns>", "exec"), env)  # noqa: S102 - generated from column types only
+    return env["image"]  # type: ignore[return-value]
+
+
+def table_image_decoders(table: object) -> tuple[ImageDecoder, ImageDecoder]:
+    """(full image decoder, key-only decoder) of a table map entry, cached on it."""
+    found = getattr(table, "_drs_images", None)
+    if found is None:
+        columns = table.columns  # type: ignore[attr-defined]
+        full = compile_image_decoder(columns, [True] * len(columns))
+        key = [bool(getattr(c, "is_primary", False)) for c in columns]
+        keyed = compile_image_decoder(columns, key) if any(key) else full
+        found = (full, keyed)
+        table._drs_images = found  # type: ignore[attr-defined]
+    return found
+
+
 def _bit_count(bitmap: bytes, ncols: int) -> list[bool]:
     return [bool(bitmap[i >> 3] & (1 << (i & 7))) for i in range(ncols)]
 
@@ -346,20 +467,55 @@ def decode_image(
     return tuple(values), off
 
 
+_PRESENCE: dict[tuple[bytes, int], list[bool] | None] = {}
+
+
 def _presence(bitmap: bytes, ncols: int) -> list[bool] | None:
-    present = _bit_count(bitmap, ncols)
-    return None if all(present) else present
+    """Which columns an image carries; None when all of them (cached: there are few bitmaps)."""
+    key = (bytes(bitmap), ncols)
+    found = _PRESENCE.get(key, False)
+    if found is False:
+        present = _bit_count(bitmap, ncols)
+        found = None if all(present) else present
+        if len(_PRESENCE) < 4096:
+            _PRESENCE[key] = found
+    return found  # type: ignore[return-value]
 
 
 def decode_rows(
-    buf: bytes, off: int, end: int, decoders: list[Decoder], bitmap1: bytes, bitmap2: bytes | None
+    buf: bytes,
+    off: int,
+    end: int,
+    decoders: list[Decoder],
+    bitmap1: bytes,
+    bitmap2: bytes | None,
+    *,
+    kind: str = "",
+    images: tuple[ImageDecoder, ImageDecoder] | None = None,
 ) -> list:
-    """Every row of a rows event body: tuples of literals, or (before, after) pairs for updates."""
+    """Every row of a rows event body: tuples of literals, or (before, after) pairs for updates.
+
+    With `images` (compiled decoders) and full row images, deletes and update before-images carry
+    only their key columns (others None) when the table has a primary key.
+    """
     ncols = len(decoders)
     present1 = _presence(bitmap1, ncols)
+    present2 = _presence(bitmap2, ncols) if bitmap2 is not None else None
     rows: list = []
+    if images is not None and present1 is None and present2 is None:
+        full, keyed = images
+        if bitmap2 is not None:
+            while off < end:
+                before, off = keyed(buf, off)
+                after, off = full(buf, off)
+                rows.append((before, after))
+        else:
+            image = keyed if kind == "delete" else full
+            while off < end:
+                values, off = image(buf, off)
+                rows.append(values)
+        return rows
     if bitmap2 is not None:
-        present2 = _presence(bitmap2, ncols)
         while off < end:
             before, off = decode_image(buf, off, decoders, present1)
             after, off = decode_image(buf, off, decoders, present2)

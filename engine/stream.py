@@ -322,8 +322,9 @@ class BinlogReader:
                     if table is None or not self.wants_schema(table.schema):
                         continue
                     rows = rowdecode.decode_rows(
-                        event.data, event.offset, event.end, rowdecode.table_decoders(table), event.bitmap1, event.bitmap2
-                    )
+                        event.data, event.offset, event.end, rowdecode.table_decoders(table), event.bitmap1, event.bitmap2,
+                        kind=event.kind, images=rowdecode.table_image_decoders(table),
+                    )  # fmt: skip
                     self._add_rows(txn, event.kind, table.schema, table.table, rows, event.timestamp)
                     continue
                 if isinstance(event, TableMapEvent | FormatDescriptionEvent):
