@@ -24,10 +24,11 @@ from engine import checkpoint as cp
 from engine.apply import Applier
 from engine.connect import BinlogPosition
 from engine.errors import ConnectError, DrsError
+from engine.feed import ReaderLost, open_feed
 from engine.progress import CopyProgress, StreamProgress
 from engine.status import RUNNING, Status
 from engine.store import Checkpoint, DrLogEntry
-from engine.stream import BinlogReader, Heartbeat, Transaction, reader_server_id
+from engine.stream import Heartbeat, Transaction, reader_server_id
 from engine.tasks import TaskService
 
 BATCH_ROWS = 5000  # row changes grouped into one DR-side commit while catching up
@@ -331,34 +332,7 @@ class TaskRunner:
         self.log("info", "runner", f"incremental DR from {self.position}")
         if until is not None and position_key(self.position) >= position_key(until):
             return Status.REPLICATING
-        items: queue.Queue = queue.Queue(maxsize=QUEUE_ITEMS)
-        reader_stop = threading.Event()
-        reader = BinlogReader(
-            spec.source,
-            self.position,
-            server_id=reader_server_id(self.name),
-            databases=spec.databases,
-            stop=reader_stop,
-        )
-
-        def read() -> None:
-            try:
-                for item in reader:
-                    while not reader_stop.is_set():
-                        try:
-                            items.put(item, timeout=0.5)
-                            break
-                        except queue.Full:
-                            continue
-                    if reader_stop.is_set():
-                        break
-            except BaseException as exc:  # handed to the apply loop, which decides
-                items.put(exc)
-            else:
-                items.put(None)
-
-        thread = threading.Thread(target=read, name=f"binlog-{self.name}", daemon=True)
-        thread.start()
+        feed = open_feed(spec.source, self.position, server_id=reader_server_id(self.name), databases=spec.databases)
         replaying = target_cp.ddl_pending
         applied_txns = applied_rows = 0
         window_rows = window_events = 0
@@ -370,18 +344,21 @@ class TaskRunner:
                 if self._stop.is_set():
                     return Status.REPLICATING
                 try:
-                    item = items.get(timeout=0.5)
+                    item = feed.get(timeout=0.5)
+                    if item is None:
+                        raise ReaderLost("binlog reader ended")
                 except queue.Empty:
-                    item = None if thread.is_alive() else RuntimeError("binlog reader ended")
-                    if isinstance(item, BaseException):
-                        raise item from None
+                    if not feed.alive():
+                        raise ReaderLost("binlog reader ended") from None
+                    item = None
                 batch: list[Transaction] = []
+                batch_rows = 0
                 ddl: Transaction | None = None
                 while item is not None:
                     if isinstance(item, BaseException):
                         raise item
                     if isinstance(item, Heartbeat):
-                        caught_up = not batch and items.empty()
+                        caught_up = not batch and feed.empty()
                         if caught_up and self.position and position_key(item.position) > position_key(self.position):
                             batch.append(Transaction(end=item.position))  # checkpoint only
                     elif isinstance(item, Transaction):
@@ -390,10 +367,11 @@ class TaskRunner:
                             break
                         if item.changes or item.end:
                             batch.append(item)
-                            if sum(t.rows for t in batch) >= BATCH_ROWS:
+                            batch_rows += item.rows
+                            if batch_rows >= BATCH_ROWS:
                                 break
                     try:
-                        item = items.get_nowait()
+                        item = feed.get_nowait()
                     except queue.Empty:
                         item = None
                 if batch:
@@ -401,7 +379,7 @@ class TaskRunner:
                     last = batch[-1]
                     self.position = last.end
                     last_source_ts = last.timestamp or last_source_ts
-                    n = sum(t.rows for t in batch)
+                    n = batch_rows
                     applied_txns += len(batch)
                     applied_rows += n
                     window_rows += n
@@ -433,9 +411,7 @@ class TaskRunner:
                         self.log("info", "runner", f"stopped at {self.position} on request")
                         return self.svc.store.get_task(self.name).status
         finally:
-            reader_stop.set()
-            reader.close()
-            thread.join(timeout=5)
+            feed.close()
             if self.position is not None:  # the store mirrors where the DR side really is
                 self.svc.store.save_checkpoint(self.name, Checkpoint(self.position.file, self.position.pos, self.position.gtid))
 
