@@ -197,7 +197,8 @@ class Applier:
                 (schema, table, schema, table),
             )
             has_fk = cur.fetchone()[0] > 0
-        self.conn.commit()
+        # no commit here: a batch may be half applied in this session, and it must commit only
+        # together with its checkpoint
         shape = TableShape(names, writable, key_cols, bool(key_cols) and len(indexes) == 1 and not has_fk)
         self.shapes[key] = shape
         return shape
@@ -214,6 +215,20 @@ class Applier:
                     self._apply_run(cur, run)
                 cp.write_checkpoint(cur, self.task, "incremental", last.end, source_ts=last.timestamp)
             self.conn.commit()
+        except BaseException:
+            try:
+                self.conn.rollback()
+            except Exception:  # the rollback of a broken connection is implied
+                pass
+            raise
+
+    def apply_piece(self, txn: Transaction) -> None:
+        """Apply a piece of a big source transaction inside the open DR-side transaction (no commit)."""
+        assert self.conn is not None and txn.partial
+        try:
+            with self.conn.cursor() as cur:
+                for run in _runs(txn.changes):
+                    self._apply_run(cur, run)
         except BaseException:
             try:
                 self.conn.rollback()

@@ -354,6 +354,7 @@ class TaskRunner:
                 batch: list[Transaction] = []
                 batch_rows = 0
                 ddl: Transaction | None = None
+                piece: Transaction | None = None
                 while item is not None:
                     if isinstance(item, BaseException):
                         raise item
@@ -364,6 +365,9 @@ class TaskRunner:
                     elif isinstance(item, Transaction):
                         if item.is_ddl:
                             ddl = item
+                            break
+                        if item.partial:
+                            piece = item
                             break
                         if item.changes or item.end:
                             batch.append(item)
@@ -385,6 +389,11 @@ class TaskRunner:
                     window_rows += n
                     window_events += len(batch)
                     caught_up = False
+                if piece is not None:
+                    # the rest of this source transaction follows; it commits with its last piece
+                    applier.apply_piece(piece)
+                    applied_rows += piece.rows
+                    window_rows += piece.rows
                 if ddl is not None:
                     previous = self.position
                     applier.apply_ddl(ddl, previous, replaying=replaying)

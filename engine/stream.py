@@ -35,6 +35,9 @@ from engine.spec import SYSTEM_DATABASES, Endpoint
 rowdecode.install()
 
 HEARTBEAT_SECONDS = 1.0
+# A source transaction bigger than this is handed over in pieces, so memory stays bounded; the DR
+# side still commits it once, with its checkpoint, after the last piece.
+PARTIAL_ROWS = 20000
 
 
 @dataclass
@@ -60,6 +63,7 @@ class Transaction:
     gtid: str | None = None
     timestamp: int = 0  # source commit time (epoch seconds)
     rows: int = 0
+    partial: bool = False  # a piece of a big transaction: apply, but commit only with its last piece
 
     @property
     def is_ddl(self) -> bool:
@@ -312,6 +316,7 @@ class BinlogReader:
         self.stream = stream = self._open()
         current_file = self.position.file
         txn = Transaction()
+        in_txn = False  # pieces of a big transaction were handed over, its end not seen yet
         try:
             while not self.stop.is_set():
                 event = stream.fetchone()
@@ -326,6 +331,9 @@ class BinlogReader:
                         kind=event.kind, images=rowdecode.table_image_decoders(table),
                     )  # fmt: skip
                     self._add_rows(txn, event.kind, table.schema, table.table, rows, event.timestamp)
+                    if txn.rows >= PARTIAL_ROWS:
+                        in_txn = True
+                        yield self._piece(txn)
                     continue
                 if isinstance(event, TableMapEvent | FormatDescriptionEvent):
                     continue
@@ -335,7 +343,7 @@ class BinlogReader:
                         self.position = BinlogPosition(current_file, event.position, self.position.gtid)
                     continue
                 if isinstance(event, HeartbeatLogEvent | FastHeartbeat):
-                    if not txn.changes and txn.gtid is None:
+                    if not txn.changes and txn.gtid is None and not in_txn:
                         # Sent only when the source has nothing more to send: every event before
                         # this position has been read, so it is a safe checkpoint too.
                         if stream.log_pos and stream.log_pos > self.position.pos and current_file == self.position.file:
@@ -350,13 +358,16 @@ class BinlogReader:
                     if self.wants_schema(event.schema):
                         kind = "insert" if isinstance(event, WriteRowsEvent) else "update" if isinstance(event, UpdateRowsEvent) else "delete"
                         self._add_rows(txn, kind, event.schema, event.table, event.rows, event.timestamp)
+                        if txn.rows >= PARTIAL_ROWS:
+                            in_txn = True
+                            yield self._piece(txn)
                     continue
                 if isinstance(event, XidEvent | FastXid):
                     txn.timestamp = event.timestamp
                     self.position = BinlogPosition(end.file, end.pos, txn.gtid)
                     txn.end = self.position
                     yield txn
-                    txn = Transaction()
+                    txn, in_txn = Transaction(), False
                     continue
                 if isinstance(event, QueryEvent | FastQuery):
                     query = event.query.strip()
@@ -368,7 +379,7 @@ class BinlogReader:
                             self.position = BinlogPosition(end.file, end.pos, txn.gtid)
                             txn.end = self.position
                             yield txn
-                            txn = Transaction()
+                            txn, in_txn = Transaction(), False
                         continue
                     schema = event.schema.decode() if isinstance(event.schema, bytes) else (event.schema or "")
                     # DDL changes table definitions: table ids may be reused with new columns.
@@ -380,6 +391,12 @@ class BinlogReader:
                     yield ddl
         finally:
             self.close()
+
+    @staticmethod
+    def _piece(txn: Transaction) -> Transaction:
+        piece = Transaction(changes=txn.changes, gtid=txn.gtid, timestamp=txn.timestamp, rows=txn.rows, partial=True)
+        txn.changes, txn.rows = [], 0
+        return piece
 
     @staticmethod
     def _add_rows(txn: Transaction, kind: str, schema: str, table: str, rows: list, timestamp: int) -> None:

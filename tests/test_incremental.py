@@ -127,3 +127,35 @@ def test_odd_identifiers_keyless_tables_and_ddl(dbs, task):
         wait_for(lambda: dbs.target.sql(f"SELECT COUNT(*) FROM `{odd}`.`renamed`")[0][0] == 1, what="ddl chain")
         assert_databases_identical(dbs.source, dbs.target, [ODD_DB])
     assert "outside" not in dbs.target.user_databases()
+
+
+def test_big_transactions_arrive_whole(dbs, task):
+    """A source transaction larger than a piece is applied in pieces but committed once."""
+    svc = task
+    for server in (dbs.source, dbs.target):
+        server.sql(
+            "CREATE DATABASE shop",
+            "CREATE TABLE shop.big (id INT PRIMARY KEY, v VARCHAR(30), n INT)",
+            "CREATE TABLE shop.heap (v VARCHAR(30), n INT)",
+        )
+    seed_incremental(svc, dbs, "inc-task")
+    with RunnerThread(svc, "inc-task"):
+        wait_for(lambda: svc.get("inc-task").status is Status.REPLICATING, what="replicating")
+        conn = dbs.source.root("shop")
+        with conn.cursor() as cur:
+            cur.execute("BEGIN")
+            cur.execute("INSERT INTO big SELECT seq, CONCAT('v', seq), seq % 97 FROM seq_1_to_50000")
+            cur.execute("INSERT INTO heap SELECT CONCAT('h', seq % 1000), seq FROM seq_1_to_30000")
+            cur.execute("UPDATE big SET n = n + 1 WHERE id % 3 = 0")
+            cur.execute("DELETE FROM heap WHERE n % 7 = 0")
+            cur.execute("COMMIT")
+        conn.close()
+        seen: set[int] = set()
+
+        def arrived() -> bool:
+            seen.add(dbs.target.sql("SELECT COUNT(*) FROM shop.big")[0][0])
+            return dbs.target.sql("SELECT COUNT(*) FROM shop.heap") == dbs.source.sql("SELECT COUNT(*) FROM shop.heap")
+
+        wait_for(arrived, 120, 0.05, "big transaction")
+        assert seen <= {0, 50000}, f"a half-applied transaction was visible on the DR side: {sorted(seen)}"
+        assert_databases_identical(dbs.source, dbs.target, ["shop"])
