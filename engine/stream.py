@@ -271,7 +271,7 @@ class BinlogReader:
             "host": self.source.host,
             "port": self.source.port,
             "user": self.source.user,
-            "passwd": self.source.password.reveal(),
+            "password": self.source.password.reveal(),
             "charset": "utf8mb4",
             "connect_timeout": 10,
             **(ssl_options(self.source) or {}),

@@ -24,19 +24,20 @@ Index = QModelIndex | QPersistentModelIndex
 NAME_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
-class TextRowsModel(QAbstractTableModel):
-    """Rows of editable text cells under fixed column titles."""
+class RowTableModel(QAbstractTableModel):
+    """Python rows under fixed column titles: the part every table of the wizard shares."""
 
-    def __init__(self, columns: tuple[str, ...], parent: QObject | None = None):
+    COLUMNS: tuple[str, ...] = ()
+
+    def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self.columns = columns
-        self.rows: list[list[str]] = []
+        self.rows: list[Any] = []
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's own default
         return 0 if parent.isValid() else len(self.rows)
 
     def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.columns)
+        return 0 if parent.isValid() else len(self.COLUMNS)
 
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
@@ -44,10 +45,25 @@ class TextRowsModel(QAbstractTableModel):
         if (
             orientation == Qt.Orientation.Horizontal
             and role == Qt.ItemDataRole.DisplayRole
-            and 0 <= section < len(self.columns)
+            and 0 <= section < len(self.COLUMNS)
         ):
-            return self.columns[section]
+            return self.COLUMNS[section]
         return None
+
+    def row_at(self, index: Index) -> Any | None:
+        """The row behind a valid index, else None."""
+        if not index.isValid() or not 0 <= index.row() < len(self.rows):
+            return None
+        return self.rows[index.row()]
+
+
+class TextRowsModel(RowTableModel):
+    """Rows of editable text cells under fixed column titles."""
+
+    def __init__(self, columns: tuple[str, ...], parent: QObject | None = None):
+        super().__init__(parent)
+        self.COLUMNS = columns
+        self.rows: list[list[str]] = []
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self.rows):
@@ -69,8 +85,8 @@ class TextRowsModel(QAbstractTableModel):
         return True
 
     def append_row(self, values: tuple[str, ...] | list[str]) -> None:
-        row = [str(v) for v in values][: len(self.columns)]
-        row += [""] * (len(self.columns) - len(row))
+        row = [str(v) for v in values][: len(self.COLUMNS)]
+        row += [""] * (len(self.COLUMNS) - len(row))
         self.beginInsertRows(QModelIndex(), len(self.rows), len(self.rows))
         self.rows.append(row)
         self.endInsertRows()
@@ -85,8 +101,8 @@ class TextRowsModel(QAbstractTableModel):
         self.beginResetModel()
         self.rows = []
         for values in rows:
-            row = [str(v) for v in values][: len(self.columns)]
-            self.rows.append(row + [""] * (len(self.columns) - len(row)))
+            row = [str(v) for v in values][: len(self.COLUMNS)]
+            self.rows.append(row + [""] * (len(self.COLUMNS) - len(row)))
         self.endResetModel()
 
     def values(self) -> list[tuple[str, ...]]:

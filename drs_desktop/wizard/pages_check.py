@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -34,6 +34,7 @@ from drs_desktop.wizard.common import (
     guarded,
     is_checked,
 )
+from drs_desktop.wizard.models import RowTableModel
 from engine.errors import SpecInvalid
 from engine.spec import parse_spec
 
@@ -42,7 +43,7 @@ RESULT_COLOUR = {"passed": OK_COLOUR, "failed": ERROR_COLOUR, "confirm": WARN_CO
 Index = QModelIndex | QPersistentModelIndex
 
 
-class PrecheckModel(QAbstractTableModel):
+class PrecheckModel(RowTableModel):
     """Pre-check results; the first column is the user's confirmation for "confirm" items."""
 
     COLUMNS = ("Confirmed", "Check item", "Result", "Reason", "How to fix")
@@ -50,32 +51,18 @@ class PrecheckModel(QAbstractTableModel):
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self.results: list[Any] = []
         self.confirmed: set[int] = set()
+
+    @property
+    def results(self) -> list[Any]:
+        return self.rows
 
     def set_results(self, results: list[Any]) -> None:
         self.beginResetModel()
-        self.results = list(results)
+        self.rows = list(results)
         self.confirmed = set()
         self.endResetModel()
         self.confirmationsChanged.emit()
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's own default
-        return 0 if parent.isValid() else len(self.results)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if (
-            orientation == Qt.Orientation.Horizontal
-            and role == Qt.ItemDataRole.DisplayRole
-            and 0 <= section < len(self.COLUMNS)
-        ):
-            return self.COLUMNS[section]
-        return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self.results):

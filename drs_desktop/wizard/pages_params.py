@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -41,6 +40,7 @@ from drs_desktop.wizard.common import (
     guarded,
     is_checked,
 )
+from drs_desktop.wizard.models import RowTableModel
 from engine.errors import SpecInvalid
 from engine.spec import parse_spec
 
@@ -49,7 +49,7 @@ CATEGORY_ROLE = Qt.ItemDataRole.UserRole + 1
 TABS = (("All parameters", None), ("Common parameters", "common"), ("Performance parameters", "performance"))
 
 
-class ParamModel(QAbstractTableModel):
+class ParamModel(RowTableModel):
     """One row per parameter; differing ones carry a checkbox ("apply to the DR database")."""
 
     COLUMNS = ("Apply", "Parameter", "Category", "Service value", "DR value", "Consistent", "Needs restart")
@@ -57,7 +57,6 @@ class ParamModel(QAbstractTableModel):
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self.rows: list[Any] = []
         self.chosen: set[str] = set()
 
     def set_rows(self, rows: list[Any]) -> None:
@@ -67,23 +66,6 @@ class ParamModel(QAbstractTableModel):
         self.chosen &= names
         self.endResetModel()
         self.selectionChanged.emit()
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's own default
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if (
-            orientation == Qt.Orientation.Horizontal
-            and role == Qt.ItemDataRole.DisplayRole
-            and 0 <= section < len(self.COLUMNS)
-        ):
-            return self.COLUMNS[section]
-        return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self.rows):
