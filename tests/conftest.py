@@ -25,6 +25,7 @@ import pytest
 from keyring.backend import KeyringBackend
 
 from engine.spec import Endpoint, Secret
+from engine.tasks import TaskService
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -252,6 +253,14 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     h = tmp_path / "drs-home"
     monkeypatch.setenv("DRS_HOME", str(h))
     return h
+
+
+@pytest.fixture
+def service(home: Path, memory_keyring: MemoryKeyring) -> Iterator[TaskService]:
+    """The tasks of a fresh DRS home, passwords in the in-memory keyring."""
+    svc = TaskService(home)
+    yield svc
+    svc.close()
 
 
 def make_spec(servers: ServerPair, name: str = "orders-dr", **overrides) -> dict:

@@ -50,13 +50,6 @@ def add_task(
 
 
 @pytest.fixture
-def service(home, memory_keyring):
-    svc = TaskService(home)
-    yield svc
-    svc.close()
-
-
-@pytest.fixture
 def open_window(qtbot, service):
     """Opens a main window over `service` (no replication workers) once its first refresh is shown."""
     windows: list[MainWindow] = []

@@ -26,13 +26,6 @@ LONG_MS = 120_000
 
 
 @pytest.fixture
-def service(home, memory_keyring):
-    svc = TaskService(home)
-    yield svc
-    svc.close()
-
-
-@pytest.fixture
 def windows(qtbot, service):
     opened: list[MainWindow] = []
 
