@@ -285,6 +285,8 @@ class TaskRunner:
                     bytes_copied=p.bytes_done,
                     runner_heartbeat=datetime.now(),
                 )
+                # per-table progress, throughput and ETA for `drs task show` and the details view
+                self.svc.store.merge_extra(self.name, copy=copy_summary(p))
                 if self._control() is not None:
                     self._stop.set()
             if self.on_copy_progress:
@@ -448,6 +450,18 @@ class TaskRunner:
         )
         if self.on_stream_progress:
             self.on_stream_progress(progress)
+
+
+def copy_summary(p: CopyProgress) -> dict:
+    return {
+        "rows_per_second": round(p.rows_per_second, 1),
+        "bytes_per_second": round(p.bytes_per_second, 1),
+        "eta_seconds": None if p.eta_seconds is None else round(p.eta_seconds, 1),
+        "tables": [
+            {"database": t.database, "table": t.table, "rows_done": t.rows_done, "rows_estimated": t.rows_estimated, "done": t.done}
+            for t in p.tables
+        ],
+    }
 
 
 def _trigger_identity(statement: str) -> tuple[str, str]:

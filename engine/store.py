@@ -223,7 +223,7 @@ class TaskRecord:
                 "runner_pid": self.runner_pid,
             }
         )
-        for key in ("promote", "tables"):
+        for key in ("promote", "copy"):
             if key in self.extra:
                 data[key] = self.extra[key]
         return data

@@ -71,6 +71,9 @@ def test_run_stop_resume_without_recopy(dbs, home, tmp_path):
             assert key in data
         assert data["phase"] == "incremental" and data["progress_percent"] == 100 and data["rows_copied"] >= 11
         assert data["checkpoint"]["binlog_file"]
+        # per-table progress of the initial phase stays visible
+        tables = {(t["database"], t["table"]): t for t in data["copy"]["tables"]}
+        assert tables[("shop", "types")]["done"] and tables[("shop", "types")]["rows_done"] == 6
         dbs.source.sql("INSERT INTO shop.types (id, vc) VALUES (50, 'live ✓')", "UPDATE shop.types SET d52 = 1.25 WHERE id = 5")
         wait_for(lambda: dbs.target.sql("SELECT vc FROM shop.types WHERE id = 50") == [("live ✓",)], 60, 0.2, "streamed insert")
         # the DR side is read-only for everyone but the task
