@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -45,6 +44,7 @@ from PySide6.QtWidgets import (
 from engine.spec import FlowControl, TimeWindow, check_max_mb_s, check_windows, parse_clock
 from engine.store import LOG_LEVELS, DrLogEntry, TaskRecord
 
+from .rowmodel import RowTableModel
 from .task_model import RELATIONSHIP_LABELS, format_delay, format_tags, status_icon
 
 
@@ -370,38 +370,17 @@ class FlowControlDialog(QDialog):
         return self._result
 
 
-class LogTableModel(QAbstractTableModel):
+class LogTableModel(RowTableModel):
     """DR log entries: time, level, component, message."""
 
-    HEADERS = ("Time", "Level", "Component", "Description")
-
-    def __init__(self, parent: QObject | None = None):
-        super().__init__(parent)
-        self._entries: list[DrLogEntry] = []
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._entries)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if (
-            orientation == Qt.Orientation.Horizontal
-            and role == Qt.ItemDataRole.DisplayRole
-            and 0 <= section < 4
-        ):
-            return self.HEADERS[section]
-        return None
+    COLUMNS = ("Time", "Level", "Component", "Description")
 
     def data(
         self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._entries):
+        entry = self.row_at(index)
+        if entry is None:
             return None
-        entry = self._entries[index.row()]
         column = index.column()
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
             if column == 0:
@@ -418,14 +397,34 @@ class LogTableModel(QAbstractTableModel):
 
     def set_entries(self, entries: Iterable[DrLogEntry]) -> None:
         self.beginResetModel()
-        self._entries = list(entries)
+        self.rows = list(entries)
         self.endResetModel()
 
     def append(self, entry: DrLogEntry) -> None:
-        row = len(self._entries)
+        row = len(self.rows)
         self.beginInsertRows(QModelIndex(), row, row)
-        self._entries.append(entry)
+        self.rows.append(entry)
         self.endInsertRows()
+
+
+class TableProgressModel(RowTableModel):
+    """Per-table progress of the initial full copy (from the task's stored copy summary)."""
+
+    COLUMNS = ("Database", "Table", "Rows copied", "Rows (estimated)", "State")
+
+    def data(
+        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        row = self.row_at(index)
+        if row is None or role != Qt.ItemDataRole.DisplayRole:
+            return None
+        state = "Done" if row.get("done") else ("Copying" if row.get("rows_done") else "Waiting")
+        return (row["database"], row["table"], f"{row['rows_done']:,}", f"{row['rows_estimated']:,}", state)[index.column()]
+
+    def set_tables(self, tables: list[dict[str, Any]]) -> None:
+        self.beginResetModel()
+        self.rows = list(tables)
+        self.endResetModel()
 
 
 class LogLevelProxy(QSortFilterProxyModel):
@@ -525,6 +524,19 @@ class TaskDetailsDialog(QDialog):
             self.form.addRow(f"{label}:", value)
         self.tabs.addTab(basic, "Basic information")
 
+        copy_page = QWidget()
+        copy_layout = QVBoxLayout(copy_page)
+        self.copy_summary = QLabel("")
+        copy_layout.addWidget(self.copy_summary)
+        self.copy_model = TableProgressModel(self)
+        self.copy_view = QTableView()
+        self.copy_view.setModel(self.copy_model)
+        self.copy_view.verticalHeader().setVisible(False)
+        self.copy_view.setAlternatingRowColors(True)
+        self.copy_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        copy_layout.addWidget(self.copy_view, 1)
+        self.tabs.addTab(copy_page, "Initial copy")
+
         log_page = QWidget()
         log_layout = QVBoxLayout(log_page)
         bar = QHBoxLayout()
@@ -570,6 +582,17 @@ class TaskDetailsDialog(QDialog):
                 self.form.addRow(f"{label}:", widget)
             widget.setText(value)
         self.values["Status"].setText(record.status.label)
+        copy = record.extra.get("copy") or {}
+        self.copy_model.set_tables(copy.get("tables", []))
+        if copy:
+            eta = copy.get("eta_seconds")
+            self.copy_summary.setText(
+                f"{record.rows_copied:,} of about {record.rows_total:,} rows, "
+                f"{copy.get('rows_per_second', 0):,.0f} rows/s"
+                + ("" if eta is None or record.phase != "initial" else f", about {eta:,.0f} s to go")
+            )
+        else:
+            self.copy_summary.setText("The initial full copy has not started yet.")
         self.setWindowIcon(status_icon(record.status))
 
     def set_logs(self, entries: Iterable[DrLogEntry]) -> None:

@@ -349,6 +349,13 @@ def test_modify_connection_details_stores_the_new_dr_password_only(qtbot, open_w
 def test_view_details_shows_settings_state_and_dr_log_by_level_never_a_password(
     qtbot, qtmodeltester, open_window, populated, servers
 ):
+    populated.store.merge_extra(
+        "orders-dr",
+        copy={"rows_per_second": 52000.0, "bytes_per_second": 1.0, "eta_seconds": None, "tables": [
+            {"database": "shop", "table": "orders", "rows_done": 1200, "rows_estimated": 1200, "done": True},
+            {"database": "shop", "table": "lines", "rows_done": 0, "rows_estimated": 5000, "done": False},
+        ]},
+    )  # fmt: skip
     populated.store.add_log("orders-dr", "warning", "apply", "table audit has no primary key")
     populated.store.add_log("orders-dr", "error", "runner", "connection lost; reconnecting")
     window = open_window()
@@ -370,6 +377,11 @@ def test_view_details_shows_settings_state_and_dr_log_by_level_never_a_password(
     dialog.level_combo.setCurrentIndex(dialog.level_combo.findData("error"))
     assert dialog.log_proxy.rowCount() == 1
     assert dialog.log_proxy.index(0, 3).data() == "connection lost; reconnecting"
+    # the initial copy, table by table
+    qtmodeltester.check(dialog.copy_model)
+    assert [dialog.copy_model.index(r, 4).data() for r in range(2)] == ["Done", "Waiting"]
+    assert dialog.copy_model.index(0, 2).data() == "1,200"
+    assert "52,000 rows/s" in dialog.copy_summary.text()
     dialog.close()
 
 

@@ -10,7 +10,6 @@ from typing import Any
 
 from PySide6.QtCore import (
     QAbstractListModel,
-    QAbstractTableModel,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -18,43 +17,11 @@ from PySide6.QtCore import (
     Signal,
 )
 
+from drs_desktop.rowmodel import RowTableModel
 from drs_desktop.wizard.common import check_state, human_size, is_checked
 
 Index = QModelIndex | QPersistentModelIndex
 NAME_ROLE = Qt.ItemDataRole.UserRole + 1
-
-
-class RowTableModel(QAbstractTableModel):
-    """Python rows under fixed column titles: the part every table of the wizard shares."""
-
-    COLUMNS: tuple[str, ...] = ()
-
-    def __init__(self, parent: QObject | None = None):
-        super().__init__(parent)
-        self.rows: list[Any] = []
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's own default
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if (
-            orientation == Qt.Orientation.Horizontal
-            and role == Qt.ItemDataRole.DisplayRole
-            and 0 <= section < len(self.COLUMNS)
-        ):
-            return self.COLUMNS[section]
-        return None
-
-    def row_at(self, index: Index) -> Any | None:
-        """The row behind a valid index, else None."""
-        if not index.isValid() or not 0 <= index.row() < len(self.rows):
-            return None
-        return self.rows[index.row()]
 
 
 class TextRowsModel(RowTableModel):

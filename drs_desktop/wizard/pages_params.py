@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from drs_desktop.rowmodel import RowTableModel
 from drs_desktop.wizard.common import (
     ERROR_COLOUR,
     OK_COLOUR,
@@ -40,7 +41,6 @@ from drs_desktop.wizard.common import (
     guarded,
     is_checked,
 )
-from drs_desktop.wizard.models import RowTableModel
 from engine.errors import SpecInvalid
 from engine.spec import parse_spec
 
