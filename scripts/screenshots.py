@@ -98,6 +98,19 @@ def populate(svc: TaskService) -> None:
             )
         if error:
             svc.store.add_log(name, "error", "runner", error)
+        if phase in ("initial", "incremental", "done") and percent:
+            db = name.removesuffix("-dr")
+            tables = [(db, "orders", 600_000), (db, "order_lines", 540_000), (f"{db}_audit", "events", 94_500)]
+            done_rows = int(percent * 12_345)
+            rows = []
+            for database, table, estimate in tables:
+                copied = max(0, min(estimate, done_rows))
+                done_rows -= copied
+                rows.append({"database": database, "table": table, "rows_done": copied, "rows_estimated": estimate,
+                             "done": copied >= estimate})  # fmt: skip
+            svc.store.merge_extra(
+                name, copy={"rows_per_second": 48_210.0, "bytes_per_second": 5.1e6, "eta_seconds": 14.8, "tables": rows}
+            )
 
 
 def wait_until(app: QApplication, condition, ms: int = 10_000) -> None:
@@ -158,10 +171,17 @@ def main(argv: list[str] | None = None) -> int:
         details.show()
         app.processEvents()
         save(details, out / "details.png")
-        details.tabs.setCurrentIndex(1)
+        details.tabs.setCurrentIndex(2)
         app.processEvents()
         save(details, out / "details-log.png")
         details.close()
+
+        copying = TaskDetailsDialog(svc.store.get_task("billing-dr"), window)
+        copying.tabs.setCurrentIndex(1)
+        copying.show()
+        app.processEvents()
+        save(copying, out / "details-copy.png")
+        copying.close()
 
         for dialog, filename in (
             (DeleteTaskDialog("hr-dr", window), "delete.png"),
