@@ -310,7 +310,7 @@ def table_decoders(table: object) -> list[Decoder]:
 ImageDecoder = Callable[[bytes, int], tuple[tuple[str | None, ...], int]]
 _STRUCTS = {(1, False): "<b", (1, True): "<B", (2, False): "<h", (2, True): "<H", (4, False): "<i", (4, True): "<I", (8, False): "<q", (8, True): "<Q"}
 _INT_SIZES = {FIELD_TYPE.TINY: 1, FIELD_TYPE.SHORT: 2, FIELD_TYPE.INT24: 3, FIELD_TYPE.LONG: 4, FIELD_TYPE.LONGLONG: 8}
-MEMO_LIMIT = 65536
+MEMO_LIMIT = 4096  # entries per column; bounded so a long-running stream keeps a flat memory
 
 
 def _memoized(dec: Decoder, width: int) -> Decoder:
