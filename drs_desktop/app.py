@@ -45,6 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--home", help="DRS home directory (default: $DRS_HOME or the per-user data directory)"
     )
+    parser.add_argument(
+        "--screenshot",
+        metavar="PNG",
+        help="open the window, save it to PNG once the task table is loaded, and quit (a smoke check)",
+    )
     args, qt_args = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     app = make_app(sys.argv[:1] + qt_args)
     try:
@@ -55,8 +60,16 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     from .main_window import MainWindow
 
-    window = MainWindow(service)
+    window = MainWindow(service, autostart=not args.screenshot)
     window.show()
+    if args.screenshot:
+
+        def shoot() -> None:
+            window.grab().save(args.screenshot)
+            print(f"drs-desktop: window saved to {args.screenshot}")
+            app.quit()
+
+        window.refreshed.connect(shoot)
     code = app.exec()
     window.shutdown()
     service.close()

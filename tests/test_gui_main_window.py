@@ -6,6 +6,7 @@ test_gui_workers.py for that); the window is driven with clicks, keys and its ac
 
 from __future__ import annotations
 
+import os
 from datetime import time
 
 import pytest
@@ -393,3 +394,19 @@ def test_create_action_opens_the_wizard(qtbot, open_window, populated):
     wizard = wait_dialog(qtbot, window, CreateTaskWizard)
     assert wizard.windowTitle() == "Create Disaster Recovery Task"
     wizard.reject()
+
+
+def test_drs_desktop_command_opens_the_window(tmp_path):
+    """The front door: `drs-desktop` starts, shows its window over a home, and (here) saves it."""
+    import subprocess
+    import sys
+
+    png = tmp_path / "window.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "DRS_SECRET_BACKEND": "file"}
+    result = subprocess.run(
+        [sys.executable, "-m", "drs_desktop", "--home", str(tmp_path / "home"), "--screenshot", str(png)],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+    assert (tmp_path / "home" / "drs.sqlite3").exists()
