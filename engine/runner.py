@@ -96,6 +96,7 @@ class TaskRunner:
         self.parallel = parallel
         self._stop = threading.Event()
         self._until: BinlogPosition | None = None
+        self._in_step_at: float | None = None  # when the DR side was last known to be `delay` behind
         self.position: BinlogPosition | None = None
         self.delay_seconds: float | None = None
 
@@ -237,6 +238,7 @@ class TaskRunner:
                 if self._stop.is_set():
                     return self.svc.store.get_task(self.name).status
                 if _transient(exc):
+                    self._report_out_of_touch()
                     self.log(
                         "alarm",
                         "runner",
@@ -362,6 +364,8 @@ class TaskRunner:
                         raise item
                     if isinstance(item, Heartbeat):
                         caught_up = not batch and feed.empty()
+                        if caught_up:
+                            self._in_step_at = time.time()
                         if caught_up and self.position and position_key(item.position) > position_key(self.position):
                             batch.append(Transaction(end=item.position))  # checkpoint only
                     elif isinstance(item, Transaction):
@@ -385,6 +389,8 @@ class TaskRunner:
                     last = batch[-1]
                     self.position = last.end
                     last_source_ts = last.timestamp or last_source_ts
+                    if last.timestamp:
+                        self._in_step_at = float(last.timestamp)  # applied up to this source commit
                     n = batch_rows
                     applied_txns += len(batch)
                     applied_rows += n
@@ -426,10 +432,21 @@ class TaskRunner:
             if self.position is not None:  # the store mirrors where the DR side really is
                 self.svc.store.save_checkpoint(self.name, Checkpoint(self.position.file, self.position.pos, self.position.gtid))
 
+    def _report_out_of_touch(self) -> None:
+        """While reconnecting, the delay is at least the time since the DR side was last known in step."""
+        if self._in_step_at is None:
+            return
+        delay = round(max(0.0, time.time() - self._in_step_at), 1)
+        try:
+            self.svc.store.update_task(self.name, delay_seconds=delay, events_per_second=0.0)
+        except DrsError:
+            pass
+
     def _report(self, seconds: float, rows: int, events: int, txns: int, delay: float) -> None:
         assert self.position is not None
         seconds = max(seconds, 1e-6)
         self.delay_seconds = delay
+        self._in_step_at = time.time() - delay
         progress = StreamProgress(
             delay_seconds=delay,
             events_per_second=events / seconds,

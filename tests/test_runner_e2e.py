@@ -229,6 +229,8 @@ def test_forced_failover_with_service_down(dbs, home, tmp_path):
         dbs.source.sql("INSERT INTO oltp.kv VALUES (7, 'replicated before the crash')")
         wait_for(lambda: dbs.target.sql("SELECT COUNT(*) FROM oltp.kv")[0][0] == 1, 60, 0.2, "row on DR")
         dbs.source.kill()
+        # honest about lag: with the service side gone, the reported delay grows instead of staying 0
+        wait_for(lambda: (show(home, "fail-dr")["delay_seconds"] or 0) >= 2, 60, 0.5, "delay growing while disconnected")
         refused = drs(home, "promote", "fail-dr")
         assert refused.returncode == 2
         assert "cannot be reached" in refused.stderr and "--force" in refused.stderr
