@@ -1,6 +1,7 @@
 """Render every page of the Create Disaster Recovery Task wizard into docs/screenshots/wizard-*.png.
 
-With --source/--target (host:port:user:password) the pages talk to those servers. Without them the
+With --local-servers it starts two private MariaDB servers (bench/servers.py) with sample databases
+and uses them. With --source/--target (host:port:user:password) the pages talk to those servers. Without them the
 pages are filled with CANNED results (a fake backend below, for display only: nothing is connected).
 Passwords are never visible: the fields echo as dots and the summary masks them. (A password given
 with --source/--target is visible to other local users in the process list: use a test account.)
@@ -158,7 +159,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", help="service database host:port:user:password (real mode)")
     parser.add_argument("--target", help="DR database host:port:user:password (real mode)")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument(
+        "--local-servers",
+        action="store_true",
+        help="start two private MariaDB servers with sample databases and use them (real mode)",
+    )
     args = parser.parse_args(argv)
+    if args.local_servers:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+        from bench.servers import REPL_PASSWORD, REPL_USER, bench_servers
+
+        with bench_servers() as servers:
+            servers.source.sql(
+                "CREATE DATABASE shop",
+                "CREATE TABLE shop.orders (id INT PRIMARY KEY, customer VARCHAR(40), total DECIMAL(10,2))",
+                "INSERT INTO shop.orders SELECT seq, CONCAT('customer ', seq), seq * 1.5 FROM shop.seq_1_to_2000",
+                "CREATE DATABASE crm",
+                "CREATE TABLE crm.contacts (id INT PRIMARY KEY, email VARCHAR(80))",
+                "CREATE TABLE crm.audit_trail (at DATETIME, what TEXT)",  # no key: a confirmation item
+            )
+            servers.target.sql("SET GLOBAL max_connections = 400, GLOBAL wait_timeout = 600")
+            args.source = f"127.0.0.1:{servers.source.port}:{REPL_USER}:{REPL_PASSWORD}"
+            args.target = f"127.0.0.1:{servers.target.port}:{REPL_USER}:{REPL_PASSWORD}"
+            return render(args)
+    return render(args)
+
+
+def render(args: argparse.Namespace) -> int:
     real = bool(args.source and args.target)
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
