@@ -228,7 +228,9 @@ def test_progress_and_runner_fields_update(store):
     )
     assert r.spec.flow_control == FlowControl(7, ())
     assert r.extra == {"tables": {"orders.t": 50}, "promote": {"file": "binlog.000002"}}
-    assert r.to_json()["tables"] == {"orders.t": 50}
+    assert "tables" not in r.to_json()  # only known extras (copy, promote) are shown
+    store.merge_extra("orders-dr", copy={"rows_per_second": 10.0, "tables": []})
+    assert store.get_task("orders-dr").to_json()["copy"] == {"rows_per_second": 10.0, "tables": []}
     with pytest.raises(ValueError, match="not updatable"):
         store.update_task("orders-dr", status="ended")
     store.request_control("orders-dr", "pause")
