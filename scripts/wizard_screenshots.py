@@ -29,6 +29,8 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from drs_desktop.taskman import TaskManager  # noqa: E402
 from drs_desktop.wizard import CreateTaskWizard, EngineBackend, WizardBackend  # noqa: E402
 from engine.connect import ServerInfo  # noqa: E402
+from engine.params import ParamComparison  # noqa: E402
+from engine.precheck import PrecheckResult  # noqa: E402
 from engine.spec import Endpoint, TaskSpec  # noqa: E402
 from engine.tasks import TaskService  # noqa: E402
 
@@ -44,23 +46,8 @@ NAMES = (
 
 
 # ---- CANNED results: for display only, used when no servers are given ---------------------------
-@dataclass(frozen=True)
-class CannedCheck:
-    item: str
-    result: str
-    reason: str
-    fix: str
-    key: str = ""
-
-
-@dataclass(frozen=True)
-class CannedParam:
-    name: str
-    category: str
-    source_value: str | None
-    target_value: str | None
-    consistent: bool
-    needs_restart: bool
+CannedCheck = PrecheckResult  # the engine's own result types, filled with canned values
+CannedParam = ParamComparison
 
 
 @dataclass(frozen=True)

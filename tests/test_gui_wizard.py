@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -513,23 +512,8 @@ def test_failing_precheck_blocks_the_task(qtbot, dbs, open_wizard):
 def test_result_models_pass_qtmodeltester(qtmodeltester):
     from drs_desktop.wizard.pages_check import PrecheckModel
     from drs_desktop.wizard.pages_params import ParamModel
-
-    @dataclass(frozen=True)
-    class Check:
-        item: str
-        result: str
-        reason: str
-        fix: str
-        key: str = ""
-
-    @dataclass(frozen=True)
-    class Param:
-        name: str
-        category: str
-        source_value: str | None
-        target_value: str | None
-        consistent: bool
-        needs_restart: bool
+    from engine.params import ParamComparison as Param
+    from engine.precheck import PrecheckResult as Check
 
     checks = PrecheckModel()
     checks.set_results(
