@@ -16,9 +16,10 @@ from dataclasses import dataclass
 import pymysql
 
 from engine import checkpoint as cp
-from engine.connect import META_DATABASE, BinlogPosition, connect, quote_ident, set_read_only
+from engine.connect import META_DATABASE, BinlogPosition, connect, quote_ident, server_info, set_read_only
 from engine.errors import ReplicationError
 from engine.progress import LogFn
+from engine.schema import event_keyword
 from engine.spec import SYSTEM_DATABASES, Endpoint
 from engine.stream import DdlChange, RowChange, Transaction
 
@@ -82,6 +83,7 @@ _DROP_TRIGGER = re.compile(
     r"^\s*DROP\s+TRIGGER\s+(?:IF\s+EXISTS\s+)?((?:`(?:[^`]|``)+`|[^\s.`;]+)(?:\s*\.\s*(?:`(?:[^`]|``)+`|[^\s.`;]+))?)",
     re.I,
 )
+_DROP_EVENT = re.compile(r"^\s*DROP\s+EVENT\s+(?:IF\s+EXISTS\s+)?((?:`(?:[^`]|``)+`|[^\s.`;]+)(?:\s*\.\s*(?:`(?:[^`]|``)+`|[^\s.`;]+))?)", re.I)
 _EVENT = re.compile(
     r"^\s*(?:CREATE|ALTER)\s+(?:OR\s+REPLACE\s+)?(?:DEFINER\s*=\s*\S+\s+)?EVENT\s+(?:IF\s+NOT\s+EXISTS\s+)?((?:`(?:[^`]|``)+`|[^\s.`]+)(?:\s*\.\s*(?:`(?:[^`]|``)+`|[^\s.`]+))?)",
     re.I,
@@ -134,6 +136,7 @@ class Applier:
             cur.execute("SELECT CURRENT_USER()")
             user, host = cur.fetchone()[0].rsplit("@", 1)
             self.definer = f"{quote_ident(user)}@{quote_ident(host)}"
+        self.server_info = server_info(self.conn)
         self.conn.commit()
 
     def close(self) -> None:
@@ -411,9 +414,18 @@ class Applier:
                 else:
                     cur.execute(statement)
                     event = _EVENT.match(statement)
+                    dropped = _DROP_EVENT.match(statement)
                     if event:
                         edb, ename = _split_name(event.group(1), change.schema)
-                        cur.execute(f"ALTER EVENT {quote_ident(edb)}.{quote_ident(ename)} DISABLE ON SLAVE")
+                        cur.execute(f"ALTER EVENT {quote_ident(edb)}.{quote_ident(ename)} {event_keyword(self.server_info)}")
+                        # enabled on the service side: promote enables it here too
+                        if re.search(r"\bDISABLE\b", statement, re.I):
+                            cp.drop_deferred(cur, self.task, "event", edb, ename)
+                        elif statement.lstrip().upper().startswith("CREATE") or re.search(r"\bENABLE\b", statement, re.I):
+                            cp.save_deferred(cur, self.task, "event", edb, ename, "ENABLE")
+                    elif dropped:
+                        edb, ename = _split_name(dropped.group(1), change.schema)
+                        cp.drop_deferred(cur, self.task, "event", edb, ename)
             except pymysql.err.MySQLError as exc:
                 code = exc.args[0] if exc.args else None
                 if connection_lost(exc):

@@ -186,3 +186,23 @@ def test_crash_between_a_ddl_and_its_checkpoint_replays_it_safely(dbs, task):
         assert_databases_identical(dbs.source, dbs.target, ["shop"])
     logs = [e.message for e in svc.store.logs("inc-task")]
     assert not any("failed" in m for m in logs), logs
+
+
+def test_events_and_triggers_created_while_streaming(dbs, task):
+    """Events arrive disabled on the standby; triggers are held back for promote (no double effect)."""
+    svc = task
+    for server in (dbs.source, dbs.target):
+        server.sql("CREATE DATABASE shop", "CREATE TABLE shop.t (id INT PRIMARY KEY, v VARCHAR(20))")
+    seed_incremental(svc, dbs, "inc-task")
+    with RunnerThread(svc, "inc-task"):
+        dbs.source.sql(
+            "CREATE EVENT shop.nightly ON SCHEDULE EVERY 1 DAY DO DELETE FROM shop.t WHERE id < 0",
+            "CREATE TRIGGER shop.t_upper BEFORE INSERT ON shop.t FOR EACH ROW SET NEW.v = UPPER(NEW.v)",
+            "INSERT INTO shop.t VALUES (1, 'abc')",
+        )
+        wait_for(lambda: dbs.target.sql("SELECT v FROM shop.t") == [("ABC",)], 60, 0.2, "row through the trigger")
+    assert dbs.target.sql("SELECT STATUS FROM information_schema.EVENTS WHERE EVENT_SCHEMA='shop'") == [("SLAVESIDE_DISABLED",)]
+    assert dbs.target.sql("SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA='shop'") == [(0,)]
+    held = dbs.target.sql("SELECT kind, db, name FROM drs_desktop_meta.deferred_object WHERE task='inc-task'")
+    assert ("trigger", "shop", "t_upper") in held
+    assert ("event", "shop", "nightly") in held  # enabled again at promote

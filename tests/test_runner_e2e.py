@@ -193,6 +193,7 @@ def test_kill9_mid_copy_recopies_and_converges(dbs, home, tmp_path):
 def test_promote_switchover_while_run_is_running(dbs, home, tmp_path):
     load_schema(dbs.source)
     dbs.source.sql("CREATE TRIGGER oltp.kv_upper BEFORE INSERT ON oltp.kv FOR EACH ROW SET NEW.v = UPPER(NEW.v)")
+    dbs.source.sql("CREATE EVENT oltp.purge ON SCHEDULE EVERY 1 DAY DO DELETE FROM oltp.kv WHERE id < 0")
     create_task(home, dbs, "promo-dr", tmp_path, databases=["oltp"])
     proc = start_run(home, "promo-dr")
     try:
@@ -209,6 +210,8 @@ def test_promote_switchover_while_run_is_running(dbs, home, tmp_path):
         assert dbs.source.sql("SELECT @@GLOBAL.read_only")[0][0] == 1
         # the trigger held back on the standby exists now, and the DR side accepts writes
         assert dbs.target.sql("SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA='oltp'") == [("kv_upper",)]
+        # the event that was disabled on the standby runs on the new primary
+        assert dbs.target.sql("SELECT STATUS FROM information_schema.EVENTS WHERE EVENT_SCHEMA='oltp'") == [("ENABLED",)]
         dbs.target.sql("INSERT INTO oltp.kv VALUES (3, 'new primary')")
         assert dbs.target.sql("SELECT v FROM oltp.kv WHERE id = 3") == [("NEW PRIMARY",)]
         assert data["promote"]["source_final"]["binlog_pos"] <= data["promote"]["target_applied"]["binlog_pos"] or (
