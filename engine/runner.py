@@ -249,7 +249,7 @@ class TaskRunner:
                     backoff = min(MAX_BACKOFF, backoff * 2)
                     continue
                 message = _describe(exc)
-                if retries < AUTO_RETRIES:
+                if retries < AUTO_RETRIES and not _binlog_gone(exc):
                     # as the reference service: a few automatic retries before the task fails
                     retries += 1
                     self.log("alarm", "runner", f"{message}; automatic retry {retries} of {AUTO_RETRIES} in {backoff:.0f}s")
@@ -490,9 +490,21 @@ def _trigger_identity(statement: str) -> tuple[str, str]:
     return _split_name(m.group(1), "")
 
 
+def _binlog_gone(exc: BaseException) -> bool:
+    """The source no longer has the binlog the checkpoint points into (purged): retrying cannot help."""
+    return isinstance(exc, pymysql.err.MySQLError) and bool(exc.args) and exc.args[0] == 1236
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, DrsError):
         return str(exc)
+    if _binlog_gone(exc):
+        detail = exc.args[1] if len(exc.args) > 1 else ""
+        return (
+            "the service database no longer has the binlog this task must continue from (purged, or "
+            f"binlog retention too short: {detail}); the changes since the checkpoint are lost to "
+            "replication: delete the task and create it again for a new initial copy"
+        )
     if isinstance(exc, pymysql.err.MySQLError) and len(exc.args) >= 2:
         return f"MySQL error {exc.args[0]}: {exc.args[1]}"
     return f"{type(exc).__name__}: {exc}"

@@ -206,3 +206,26 @@ def test_events_and_triggers_created_while_streaming(dbs, task):
     held = dbs.target.sql("SELECT kind, db, name FROM drs_desktop_meta.deferred_object WHERE task='inc-task'")
     assert ("trigger", "shop", "t_upper") in held
     assert ("event", "shop", "nightly") in held  # enabled again at promote
+
+
+def test_purged_binlog_fails_the_task_with_what_to_do(dbs, task):
+    svc = task
+    for server in (dbs.source, dbs.target):
+        server.sql("CREATE DATABASE shop", "CREATE TABLE shop.t (id INT PRIMARY KEY)")
+    seed_incremental(svc, dbs, "inc-task")
+    first = dbs.source.sql("SHOW MASTER STATUS")[0][0]  # where the checkpoint points
+    dbs.source.sql("INSERT INTO shop.t VALUES (1)")
+
+    def purged() -> bool:
+        # MariaDB keeps a binlog until its crash-recovery checkpoint has moved past it
+        dbs.source.sql("FLUSH BINARY LOGS")
+        current = dbs.source.sql("SHOW MASTER STATUS")[0][0]
+        dbs.source.sql(f"PURGE BINARY LOGS TO '{current}'")
+        return first not in [r[0] for r in dbs.source.sql("SHOW BINARY LOGS")]
+
+    wait_for(purged, 30, 0.3, "the binlog to be purged")
+    result = TaskRunner(svc, "inc-task").run()
+    record = svc.get("inc-task")
+    assert result is Status.FAILED and record.status is Status.FAILED
+    assert "no longer has the binlog" in record.last_error and "create it again" in record.last_error
+    assert not any("automatic retry" in e.message for e in svc.store.logs("inc-task"))
