@@ -44,7 +44,13 @@ SPLIT_RANGE_ROWS = 100_000
 INDEX_LATER_MIN_ROWS = 100_000  # tables this big get their secondary indexes after the load
 PROGRESS_INTERVAL = 0.25
 QUEUE_PER_WRITER = 2
-LOCK_WAIT_TIMEOUT = 120  # FTWRL waits for running statements; give up instead of blocking writes forever
+# FLUSH TABLES WITH READ LOCK waits for running statements, and while it waits the source's writes
+# wait behind it. So: no attempt while a long statement runs (as mydumper's long-query guard), and
+# each attempt gives up after a few seconds (writes blocked at most that long), then tries again.
+LOCK_WAIT_TIMEOUT = 5
+LOCK_ATTEMPTS = 12
+LONG_QUERY_SECONDS = 30
+LONG_QUERY_WAIT = 300  # seconds to wait for long statements to end before giving up
 
 INT_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
 NUMBER_TYPES = INT_TYPES | {"decimal", "numeric", "double", "real", "year"}
@@ -210,9 +216,7 @@ class _Snapshot:
             readers = [self._reader() for _ in range(self.parallel)]
             self.readers = readers
             try:
-                with lock_conn.cursor() as cur:
-                    cur.execute(f"SET SESSION lock_wait_timeout = {LOCK_WAIT_TIMEOUT}")
-                    cur.execute("FLUSH TABLES WITH READ LOCK")
+                self._lock(lock_conn)
             except pymysql.err.MySQLError as exc:
                 if exc.args and exc.args[0] in (1227, 1044, 1045, 1142) and info.is_mariadb:
                     self._open_without_lock()
@@ -232,6 +236,45 @@ class _Snapshot:
                     cur.execute("UNLOCK TABLES")
         finally:
             lock_conn.close()
+
+    def _long_statements(self, conn: pymysql.connections.Connection) -> list[tuple]:
+        return fetch(
+            conn,
+            "SELECT ID, USER, TIME, LEFT(INFO, 80) FROM information_schema.PROCESSLIST "
+            "WHERE COMMAND NOT IN ('Sleep', 'Binlog Dump', 'Binlog Dump GTID', 'Daemon') AND TIME >= %s "
+            "AND ID <> CONNECTION_ID() AND INFO IS NOT NULL",
+            [LONG_QUERY_SECONDS],
+        )
+
+    def _lock(self, conn: pymysql.connections.Connection) -> None:
+        """FLUSH TABLES WITH READ LOCK without holding the source's writes up for long."""
+        deadline = time.monotonic() + LONG_QUERY_WAIT
+        attempt = 0
+        while True:
+            long_running = self._long_statements(conn)
+            if long_running:
+                if time.monotonic() > deadline:
+                    ids = ", ".join(f"{r[0]} ({text(r[1])}, {r[2]} s)" for r in long_running)
+                    raise ReplicationError(
+                        f"statements running longer than {LONG_QUERY_SECONDS} s on the service database keep the "
+                        f"consistent snapshot from starting (ids {ids}); let them finish or stop them, then retry"
+                    )
+                self.log("warning", "snapshot", f"waiting for {len(long_running)} long-running statement(s) on the "
+                         f"service database before locking it for the snapshot (longest {max(int(r[2]) for r in long_running)} s)")  # fmt: skip
+                time.sleep(min(5.0, max(0.5, LONG_QUERY_SECONDS / 6)))
+                continue
+            attempt += 1
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(f"SET SESSION lock_wait_timeout = {LOCK_WAIT_TIMEOUT}")
+                    cur.execute("FLUSH TABLES WITH READ LOCK")
+                return
+            except pymysql.err.OperationalError as exc:
+                if not (exc.args and exc.args[0] == 1205) or attempt >= LOCK_ATTEMPTS:
+                    raise
+                self.log("warning", "snapshot", f"the snapshot lock waited {LOCK_WAIT_TIMEOUT} s and was released; "
+                         f"trying again (attempt {attempt + 1} of {LOCK_ATTEMPTS})")  # fmt: skip
+                time.sleep(1.0)
 
     def _reader(self) -> pymysql.connections.Connection:
         conn = connect(self.spec.source, raw=True, max_allowed_packet=1 << 30)

@@ -521,3 +521,18 @@ def test_definer_rewriting_handles_every_quoting():
         "  CONSTRAINT `c` CHECK (`a` > 0)\n) ENGINE=InnoDB"
     )
     assert indexes == ("ADD UNIQUE KEY `ua` (`a`)", "ADD KEY `x` (`a`,`id`)")
+
+
+def test_snapshot_lock_waits_for_long_statements_instead_of_blocking_writes(dbs, monkeypatch):
+    """A long statement on the service side: no lock attempt (which would queue writes) until it ends."""
+    monkeypatch.setattr(snapshot, "LONG_QUERY_SECONDS", 1)
+    src = dbs.source
+    src.sql("CREATE DATABASE shop", "CREATE TABLE shop.t (id INT PRIMARY KEY)", "INSERT INTO shop.t VALUES (1), (2)")
+    long_query = threading.Thread(target=lambda: src.sql("SELECT SLEEP(4)"), daemon=True)
+    long_query.start()
+    assert wait_until(lambda: src.sql("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE TIME >= 1 AND INFO LIKE 'SELECT SLEEP%'")[0][0] == 1)
+    messages: list[tuple[str, str]] = []
+    result = run_initial_copy(parse_spec(make_spec(dbs, databases=["shop"])), log=lambda lvl, comp, msg: messages.append((lvl, msg)))
+    long_query.join(10)
+    assert result.rows == 2
+    assert any(lvl == "warning" and "long-running statement" in msg for lvl, msg in messages)
