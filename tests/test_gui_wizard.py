@@ -110,6 +110,17 @@ def test_connection(qtbot, box) -> str:
 test_connection.__test__ = False  # a helper, not a test
 
 
+def to_start_page(qtbot, wiz) -> None:
+    """From page 2 (prefilled) to the Start page: connections, databases, checks confirmed, parameters."""
+    pass_connections(qtbot, wiz)
+    wait_databases(qtbot, wiz)
+    click_next(qtbot, wiz)
+    wait_checks(qtbot, wiz)
+    confirm_all(qtbot, wiz)
+    click_next(qtbot, wiz)
+    click_next(qtbot, wiz)
+
+
 def pass_connections(qtbot, wiz) -> None:
     """Page 2 with prefilled fields: both tests pass, agreement ticked, on to page 3."""
     page = wiz.connections_page
@@ -294,13 +305,7 @@ def test_scheduled_start_and_active_side_are_stored_as_chosen(qtbot, dbs, home, 
     click_next(qtbot, wiz)
     assert wiz.connections_page.source_box.title() == "Service database (this side, active)"
     assert wiz.connections_page.target_box.title() == "DR database (remote side, standby)"
-    pass_connections(qtbot, wiz)
-    wait_databases(qtbot, wiz)
-    click_next(qtbot, wiz)
-    wait_checks(qtbot, wiz)
-    confirm_all(qtbot, wiz)
-    click_next(qtbot, wiz)
-    click_next(qtbot, wiz)
+    to_start_page(qtbot, wiz)
     assert wiz.start_page.later_radio.isChecked()
     assert later.strftime("%Y-%m-%dT%H:%M") in wiz.start_page.summary.toPlainText()
     with qtbot.waitSignal(wiz.taskCreated, timeout=PAGE_WAIT_MS):
@@ -566,13 +571,7 @@ def test_creation_failure_is_kept_with_its_reason(qtbot, dbs, home: Path, open_w
     try:
         wiz = open_wizard(prefilled(dbs, "locked-dr"))
         click_next(qtbot, wiz)
-        pass_connections(qtbot, wiz)
-        wait_databases(qtbot, wiz)
-        click_next(qtbot, wiz)
-        wait_checks(qtbot, wiz)
-        confirm_all(qtbot, wiz)
-        click_next(qtbot, wiz)
-        click_next(qtbot, wiz)
+        to_start_page(qtbot, wiz)
         with qtbot.waitSignal(wiz.creationFailed, timeout=PAGE_WAIT_MS) as failed:
             qtbot.mouseClick(wiz.button(QWizard.WizardButton.FinishButton), Qt.MouseButton.LeftButton)
     finally:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import struct
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pytest
 
@@ -19,6 +19,7 @@ from engine.snapshot import CopyInterrupted, SnapshotResult, run_initial_copy
 from engine.spec import FlowControl, parse_spec
 from engine.throttle import BURST_SECONDS, Throttle
 from tests.conftest import make_spec
+from tests.test_throttle import FakeClock
 
 ODD_DB = "odd db"
 ODD_TABLE = "sel`ect"
@@ -368,22 +369,6 @@ def test_definers_kept_warns_about_accounts_missing_on_the_dr_side(dbs):
     assert result.tables == 1
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = datetime(2026, 3, 1, 3, 0)
-        self.sleeps: list[float] = []
-        self.lock = threading.Lock()
-
-    def now(self) -> datetime:
-        with self.lock:
-            return self.t
-
-    def sleep(self, seconds: float) -> None:
-        with self.lock:
-            self.sleeps.append(seconds)
-            self.t += timedelta(seconds=seconds)
-
-
 def make_payload_db(src, rows: int = 3000) -> None:
     src.sql("CREATE DATABASE payload", "CREATE TABLE payload.docs (id INT PRIMARY KEY, body VARBINARY(1100))")
     src.sql(
@@ -395,7 +380,7 @@ def test_flow_control_holds_the_copy_to_max_mb_s(dbs):
     src, tgt = dbs.source, dbs.target
     make_payload_db(src)  # ~3 MB of data
     spec = parse_spec(make_spec(dbs, databases=["payload"], flow_control={"max_mb_s": 1}))
-    clock = FakeClock()
+    clock = FakeClock(datetime(2026, 3, 1, 3, 0))
     throttle = Throttle(spec.flow_control, now=clock.now, sleep=clock.sleep)
 
     result = run_initial_copy(spec, throttle=throttle)
@@ -412,7 +397,7 @@ def test_stop_interrupts_the_copy_and_releases_the_source(dbs):
     make_payload_db(src)
     spec = parse_spec(make_spec(dbs, databases=["payload"], flow_control={"max_mb_s": 1}))
     stop = threading.Event()
-    clock = FakeClock()
+    clock = FakeClock(datetime(2026, 3, 1, 3, 0))
     # the first time the copy has to wait for flow control, the user presses stop
     throttle = Throttle(spec.flow_control, now=clock.now, sleep=lambda s: stop.set())
 
