@@ -317,7 +317,7 @@ class _Snapshot:
 # ---- planning --------------------------------------------------------------------------------------
 
 
-def _columns(conn: pymysql.connections.Connection, db: str, table: str) -> tuple[Column, ...]:
+def table_columns(conn: pymysql.connections.Connection, db: str, table: str) -> tuple[Column, ...]:
     rows = fetch(
         conn,
         "SELECT COLUMN_NAME, DATA_TYPE, CHARACTER_SET_NAME, CHARACTER_OCTET_LENGTH, EXTRA, "
@@ -337,7 +337,7 @@ def _columns(conn: pymysql.connections.Connection, db: str, table: str) -> tuple
     return tuple(columns)
 
 
-def _chunk_key(
+def chunk_key(
     conn: pymysql.connections.Connection, db: str, table: str, columns: Sequence[Column]
 ) -> tuple[str, tuple[str, ...]]:
     """The primary key, else the narrowest non-null unique key whose order the server can seek by."""
@@ -368,9 +368,9 @@ def _chunk_key(
 def _plan_table(
     conn: pymysql.connections.Connection, table: sch.TableDef, parallel: int, max_packet: int
 ) -> TableState:
-    all_columns = _columns(conn, table.database, table.name)
+    all_columns = table_columns(conn, table.database, table.name)
     columns = tuple(c for c in all_columns if not c.generated)
-    index, key = _chunk_key(conn, table.database, table.name, all_columns)
+    index, key = chunk_key(conn, table.database, table.name, all_columns)
     # A row the server formats must fit its max_allowed_packet (hex doubles strings); otherwise CONCAT
     # gives NULL. Keyed tables re-read such chunks in Python; keyless ones are read raw up front.
     widest = sum(2 * c.max_octets + 64 for c in columns)
@@ -404,7 +404,7 @@ def _plan_table(
 # ---- reading ---------------------------------------------------------------------------------------
 
 
-def _key_compare(key: Sequence[str], values: Sequence[bytes], op: str) -> str:
+def key_compare(key: Sequence[str], values: Sequence[bytes], op: str) -> str:
     """(k1, k2, ...) > (v1, ...) or <= written out as ORs: MariaDB's range optimizer does not use an
     index for row-constructor comparisons, but does for this form."""
     cols = [quote_ident(k) for k in key]
@@ -623,14 +623,14 @@ class _Copier:
         while True:
             if self.stop.is_set() or self.abort.is_set():
                 raise _Abort
-            where = " AND ".join(bounds + ([_key_compare(table.key, last, ">")] if last else [])) or "1"
+            where = " AND ".join(bounds + ([key_compare(table.key, last, ">")] if last else [])) or "1"
             with conn.cursor() as cur:
                 cur.execute(
                     f"SELECT {key_literal} FROM {source} WHERE {where} ORDER BY {order} LIMIT 1 OFFSET {n - 1}"
                 )
                 found = cur.fetchone()
             upper = found[0].split(b",") if found else None
-            chunk_where = where + (f" AND {_key_compare(table.key, upper, '<=')}" if upper else "")
+            chunk_where = where + (f" AND {key_compare(table.key, upper, '<=')}" if upper else "")
             rows: list[bytes] | None = None
             if table.server_format:
                 with conn.cursor() as cur:

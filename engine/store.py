@@ -40,9 +40,15 @@ from engine.errors import FieldError, SpecInvalid, StoreError, TaskNotFound
 from engine.spec import Endpoint, FlowControl, TaskSpec, TimeWindow
 from engine.status import Status
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STORE_FILE = "drs.sqlite3"
 LOG_LEVELS = ("info", "warning", "alarm", "error")
+# DR log retention per task, enforced by add_log every LOG_PRUNE_EVERY inserts (and on a process's first
+# insert for a task): entries beyond the newest LOG_KEEP_ENTRIES, and entries older than LOG_KEEP_DAYS, go.
+# 20,000 entries are weeks of a busy task's log and about 3 MB of SQLite; 30 days covers a monthly review.
+LOG_KEEP_ENTRIES = 20_000
+LOG_KEEP_DAYS = 30
+LOG_PRUNE_EVERY = 200
 CREATION_FAILED_RETENTION = timedelta(days=3)
 
 
@@ -151,6 +157,25 @@ class CompareResultRow(Base):
     target_value: Mapped[str | None] = mapped_column(Text, nullable=True)
     consistent: Mapped[bool] = mapped_column(Boolean)
     detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # schema 2: the CLI contract's difference kind, the row's key (JSON list) and the fix statement
+    kind: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    key_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    fix_sql: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class MetricSampleRow(Base):
+    """Monitoring samples (schema 2): raw every few seconds, downsampled as they age (engine.metrics)."""
+
+    __tablename__ = "metric_samples"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    time: Mapped[datetime] = mapped_column(DateTime, index=True)
+    resolution: Mapped[int] = mapped_column(Integer, default=0)  # seconds a sample stands for; 0 = raw
+    delay_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    rto_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    rows_per_second: Mapped[float] = mapped_column(Float, default=0.0)
+    events_per_second: Mapped[float] = mapped_column(Float, default=0.0)
+    bytes_per_second: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 # ---- what callers get ----------------------------------------------------------------------------
@@ -282,6 +307,15 @@ def _record(row: TaskRow, cp: CheckpointRow | None) -> TaskRecord:
     )
 
 
+# Statements that take a store from schema N to N+1 (new tables come from create_all).
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        "ALTER TABLE compare_results ADD COLUMN kind VARCHAR(16)",
+        "ALTER TABLE compare_results ADD COLUMN key_json TEXT",
+        "ALTER TABLE compare_results ADD COLUMN fix_sql TEXT",
+    ),
+}
+
 # Columns a runner may update through update_task(); anything else goes through its own method.
 UPDATABLE = {
     "phase", "progress_percent", "rows_copied", "rows_total", "bytes_copied", "delay_seconds",
@@ -341,10 +375,16 @@ class Store:
                             f"{self.path} was written by a newer DRS Desktop (schema {version}, this one "
                             f"knows up to {SCHEMA_VERSION}); upgrade DRS Desktop or use another --home"
                         )
-                    # future: migrations from older versions run here, in order
-                Base.metadata.create_all(conn)
+                    for step in range(version, SCHEMA_VERSION):
+                        for statement in MIGRATIONS[step]:
+                            conn.exec_driver_sql(statement)
+                Base.metadata.create_all(conn)  # also adds tables that a migration step introduces
                 if "meta" not in existing:
                     conn.execute(MetaRow.__table__.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+                else:
+                    conn.execute(
+                        update(MetaRow).where(MetaRow.key == "schema_version").values(value=str(SCHEMA_VERSION))
+                    )
                 conn.commit()
         except DBAPIError as exc:  # locked for too long, not an SQLite file at all, damaged, ...
             raise StoreError(f"cannot open task store {self.path}: {exc.orig}") from None
@@ -426,7 +466,7 @@ class Store:
     def delete_task(self, name: str) -> None:
         with self.session_scope() as s:
             row = self._task_row(s, name)
-            for model in (DrLogRow, CheckpointRow, TagRow):
+            for model in (DrLogRow, CheckpointRow, TagRow, MetricSampleRow):
                 s.execute(delete(model).where(model.task_id == row.id))
             run_ids = select(CompareRunRow.id).where(CompareRunRow.task_id == row.id)
             s.execute(delete(CompareResultRow).where(CompareResultRow.run_id.in_(run_ids)))
@@ -501,9 +541,51 @@ class Store:
         with self.session_scope() as s:
             row = self._task_row(s, name)
             s.add(DrLogRow(task_id=row.id, time=entry.time, level=level, component=component, message=message))
+            task_id = row.id
+        # Count inserts in memory (per task, per process) instead of counting rows: pruning stays cheap.
+        with self._lock:
+            counts: dict[int, int] = self.__dict__.setdefault("_log_inserts", {})
+            counts[task_id] = counts.get(task_id, 0) + 1
+            due = counts[task_id] % LOG_PRUNE_EVERY == 1
+        if due:
+            self.prune_logs(name)
         return entry
 
-    def logs(self, name: str, *, level: str | None = None, since: datetime | None = None, limit: int = 1000) -> list[DrLogEntry]:
+    def prune_logs(self, name: str, *, keep: int | None = None, days: float | None = None,
+                   now: datetime | None = None) -> int:  # fmt: skip
+        """Apply the retention bound (default LOG_KEEP_ENTRIES, LOG_KEEP_DAYS) to one task's log; returns
+        how many entries were deleted."""
+        keep = LOG_KEEP_ENTRIES if keep is None else keep
+        cutoff = (now or datetime.now()) - timedelta(days=LOG_KEEP_DAYS if days is None else days)
+        with self.session_scope() as s:
+            task_id = self._task_row(s, name).id
+            # The id of the (keep+1)-th newest entry: it and everything older go (NULL when fewer exist).
+            boundary = (
+                select(DrLogRow.id).where(DrLogRow.task_id == task_id)
+                .order_by(DrLogRow.id.desc()).limit(1).offset(keep).scalar_subquery()
+            )  # fmt: skip
+            result = s.execute(
+                delete(DrLogRow).where(
+                    DrLogRow.task_id == task_id, (DrLogRow.time < cutoff) | (DrLogRow.id <= boundary)
+                )
+            )
+            return result.rowcount or 0
+
+    def logs(
+        self,
+        name: str,
+        *,
+        level: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        text: str | None = None,
+        limit: int | None = 1000,
+    ) -> list[DrLogEntry]:
+        """The newest `limit` entries (None: all) that match every filter given, oldest first.
+
+        `since`/`until` bound the time (both inclusive); `text` matches the message or the component,
+        case-insensitively (ASCII) and literally: % and _ are not wildcards.
+        """
         with self.session_scope() as s:
             row = self._task_row(s, name)
             q = select(DrLogRow).where(DrLogRow.task_id == row.id)
@@ -511,7 +593,16 @@ class Store:
                 q = q.where(DrLogRow.level == level)
             if since:
                 q = q.where(DrLogRow.time >= since)
-            q = q.order_by(DrLogRow.id.desc()).limit(limit)
+            if until:
+                q = q.where(DrLogRow.time <= until)
+            if text:
+                q = q.where(
+                    DrLogRow.message.icontains(text, autoescape=True)
+                    | DrLogRow.component.icontains(text, autoescape=True)
+                )
+            q = q.order_by(DrLogRow.id.desc())
+            if limit is not None:
+                q = q.limit(limit)
             rows = list(s.execute(q).scalars())
             return [DrLogEntry(r.time, r.level, r.component, r.message) for r in reversed(rows)]
 
@@ -544,12 +635,63 @@ class Store:
 
     def compare_results(self, run_id: int) -> list[dict[str, Any]]:
         with self.session_scope() as s:
-            rows = s.execute(select(CompareResultRow).where(CompareResultRow.run_id == run_id)).scalars()
+            rows = s.execute(
+                select(CompareResultRow).where(CompareResultRow.run_id == run_id).order_by(CompareResultRow.id)
+            ).scalars()
             return [
                 {"object_type": r.object_type, "object_name": r.object_name, "source_value": r.source_value,
-                 "target_value": r.target_value, "consistent": r.consistent, "detail": r.detail}
+                 "target_value": r.target_value, "consistent": r.consistent, "detail": r.detail,
+                 "kind": r.kind, "key_json": r.key_json, "fix_sql": r.fix_sql}
                 for r in rows
             ]  # fmt: skip
+
+    def latest_compare_run(self, name: str) -> dict[str, Any] | None:
+        """The task's most recent compare run (same shape as compare_runs()), or None."""
+        runs = self.compare_runs(name)
+        return runs[-1] if runs else None
+
+    # -- metric samples ---------------------------------------------------------------------------
+    def add_metric_sample(self, name: str, **values: Any) -> None:
+        """One monitoring sample (engine.metrics owns the meaning of the values)."""
+        with self.session_scope() as s:
+            row = self._task_row(s, name)
+            s.add(MetricSampleRow(task_id=row.id, **values))
+
+    def metric_samples(
+        self, name: str, *, since: datetime | None = None, before: datetime | None = None, resolution: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Samples oldest first, as dicts with the MetricSampleRow column names (plus `id`)."""
+        with self.session_scope() as s:
+            row = self._task_row(s, name)
+            q = select(MetricSampleRow).where(MetricSampleRow.task_id == row.id)
+            if since is not None:
+                q = q.where(MetricSampleRow.time >= since)
+            if before is not None:
+                q = q.where(MetricSampleRow.time < before)
+            if resolution is not None:
+                q = q.where(MetricSampleRow.resolution == resolution)
+            rows = s.execute(q.order_by(MetricSampleRow.time, MetricSampleRow.id)).scalars()
+            return [
+                {"id": r.id, "time": r.time, "resolution": r.resolution, "delay_seconds": r.delay_seconds,
+                 "rto_seconds": r.rto_seconds, "rows_per_second": r.rows_per_second,
+                 "events_per_second": r.events_per_second, "bytes_per_second": r.bytes_per_second}
+                for r in rows
+            ]  # fmt: skip
+
+    def replace_metric_samples(self, name: str, remove_ids: list[int], add: list[dict[str, Any]]) -> None:
+        """Swap samples for their aggregates in one transaction (a reader never sees both or neither)."""
+        with self.session_scope() as s:
+            row = self._task_row(s, name)
+            for start in range(0, len(remove_ids), 500):  # SQLite's bound-parameter limit
+                chunk = remove_ids[start : start + 500]
+                s.execute(delete(MetricSampleRow).where(MetricSampleRow.task_id == row.id, MetricSampleRow.id.in_(chunk)))
+            s.add_all(MetricSampleRow(task_id=row.id, **values) for values in add)
+
+    def delete_metric_samples(self, name: str, before: datetime) -> int:
+        with self.session_scope() as s:
+            row = self._task_row(s, name)
+            result = s.execute(delete(MetricSampleRow).where(MetricSampleRow.task_id == row.id, MetricSampleRow.time < before))
+            return result.rowcount
 
     # -- housekeeping ---------------------------------------------------------------------------
     def end_expired_creation_failures(self, now: datetime | None = None) -> list[str]:
