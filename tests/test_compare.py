@@ -191,7 +191,7 @@ def test_compare_under_write_load_reports_consistent(pair, dbs):
                     cur.execute("UPDATE orders SET amount = amount + 0.01, note = CONCAT('u', %s) WHERE id = %s", (i, i))
                     cur.execute("INSERT INTO orders VALUES (%s, 'w', 1.00, NULL)", (next_id,))
                     cur.execute("DELETE FROM orders WHERE id = %s", (next_id - 5,))
-                    cur.execute("UPDATE types SET i = IFNULL(i, 0) + 1 WHERE id = %s", (rnd.randint(1, 9),))
+                    cur.execute("UPDATE types SET txt = CONCAT('w', %s) WHERE id = %s", (next_id, rnd.randint(1, 9)))
                     next_id += 1
         except BaseException as exc:  # noqa: BLE001 - reported by the test
             errors.append(exc)
@@ -203,7 +203,8 @@ def test_compare_under_write_load_reports_consistent(pair, dbs):
         thread = threading.Thread(target=writer, daemon=True)
         thread.start()
         try:
-            wait_for(lambda: dbs.target.sql("SELECT COUNT(*) FROM shop.orders WHERE id >= 10000")[0][0] > 20, 60, 0.2, "load streaming")
+            wait_for(lambda: errors or dbs.target.sql("SELECT COUNT(*) FROM shop.orders WHERE id >= 10000")[0][0] > 20, 60, 0.2, "load streaming")
+            assert not errors
             for level in ("rows", "values"):
                 report = compare.run_compare(pair, "cmp-task", level, chunk_rows=300)
                 assert report.status == "finished"

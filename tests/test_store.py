@@ -81,6 +81,29 @@ def test_store_from_a_newer_version_is_refused_untouched(tmp_path):
     conn.close()
 
 
+def test_store_of_schema_1_is_migrated_in_place_keeping_its_tasks(tmp_path):
+    home = tmp_path / "home"
+    Store(home).create_task(full_spec())
+    # turn it back into what schema 1 wrote: no compare result kinds, no monitoring samples
+    conn = sqlite3.connect(home / STORE_FILE)
+    for column in ("kind", "key_json", "fix_sql"):
+        conn.execute(f"ALTER TABLE compare_results DROP COLUMN {column}")
+    conn.execute("DROP TABLE metric_samples")
+    conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    store = Store(home)
+    assert raw_rows(store, "SELECT value FROM meta WHERE key = 'schema_version'") == [(str(SCHEMA_VERSION),)]
+    assert [t.name for t in store.list_tasks()] == ["orders-dr"]
+    run = store.start_compare_run("orders-dr", "values")
+    store.finish_compare_run(run, "finished", {"consistent": False}, [
+        {"object_type": "table", "object_name": "shop.t", "consistent": False, "detail": "row missing on the DR side",
+         "kind": "missing", "key_json": "[1]", "fix_sql": None}])  # fmt: skip
+    assert store.compare_results(run)[0]["kind"] == "missing"
+    assert raw_rows(store, "SELECT COUNT(*) FROM metric_samples") == [(0,)]
+    store.close()
+
+
 def test_foreign_sqlite_file_is_refused_and_not_changed(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
