@@ -449,7 +449,8 @@ class Comparer:
             est = self._estimate_rows(db, t)
             while buckets < 1024 and buckets * self.chunk_rows < est:
                 buckets *= 2
-            plan.chunks = [_Chunk(bucket=b, buckets=buckets) for b in range(buckets)]
+            plan.buckets = buckets
+            plan.chunks = [_Chunk(bucket=-1, buckets=buckets)]  # one grouped pass over every bucket
             return plan
         key_cols = [next(c for c in columns if c.name == k) for k in key]
         plan.key_columns = tuple(key_cols)
@@ -512,6 +513,15 @@ class Comparer:
         mismatched: list[_Chunk] = []
         try:
             for chunk, fs, fd in futures:
+                if chunk.bucket == -1:  # keyless: per-bucket (count, sums) from one GROUP BY on each side
+                    a_b = {r[0]: r[1:] for r in fs.result()}
+                    d_b = {r[0]: r[1:] for r in fd.result()}
+                    src_rows += sum(int(v[0]) for v in a_b.values())
+                    dr_rows += sum(int(v[0]) for v in d_b.values())
+                    mismatched += [_Chunk(bucket=int(b), buckets=chunk.buckets) for b in sorted(set(a_b) | set(d_b), key=int)
+                                   if a_b.get(b) != d_b.get(b)]  # fmt: skip
+                    self._tick(name)
+                    continue
                 a, b = fs.result()[0], fd.result()[0]
                 src_rows += int(a[0])
                 dr_rows += int(b[0])
@@ -656,6 +666,7 @@ class _TablePlan:
     key_columns: tuple[Any, ...] = ()
     chunks: list[_Chunk] = field(default_factory=list)
     mismatch: str = ""
+    buckets: int = 1
 
     @property
     def table_sql(self) -> str:
@@ -704,6 +715,12 @@ class _TablePlan:
         return " AND ".join(parts) or "1"
 
     def checksum_sql(self, chunk: _Chunk) -> str:
+        if chunk.bucket == -1:
+            return (
+                f"SELECT CRC32({self._exact_expr()}) & {chunk.buckets - 1} AS b, COUNT(*), "
+                f"SUM(CRC32(CONCAT({self._exact_expr()}, '#'))), SUM(CONV(LEFT(MD5({self._exact_expr()}), 15), 16, 10)) "
+                f"FROM {self.table_sql} GROUP BY b"
+            )
         if chunk.bucket is not None:
             # a multiset: SUM, not XOR, so a duplicate row never cancels out
             return (

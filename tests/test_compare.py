@@ -42,6 +42,13 @@ def build_source(server) -> None:
     rows = ",".join(f"({i}, 'customer-{i % 97}', {i}.{i % 100:02d}, {'NULL' if i % 5 == 0 else repr('n' + str(i))})" for i in range(1, 3001))
     server.sql(f"INSERT INTO shop.orders VALUES {rows}")
     server.sql("INSERT INTO shop.lines VALUES " + ",".join(f"({i}, 'sku-{j}', {j})" for i in range(1, 301) for j in range(3)))
+    # no key, duplicates on purpose: compared as a multiset, in hash buckets
+    server.sql(
+        "CREATE TABLE shop.audit (n INT, msg VARCHAR(30))",
+        "INSERT INTO shop.audit VALUES " + ",".join(f"({i}, 'event {i % 300}')" for i in range(1, 2001)),
+        "INSERT INTO shop.audit SELECT * FROM shop.audit WHERE n <= 100",
+        "ANALYZE TABLE shop.audit",
+    )
 
 
 @pytest.fixture
@@ -97,12 +104,20 @@ def test_each_value_difference_is_reported_exactly_and_fix_sql_repairs_it(pair, 
         "UPDATE shop.orders SET amount = 42.43 WHERE id = 42",
         "UPDATE shop.lines SET qty = 7 WHERE order_id = 5 AND sku = 'sku-1'",
         f"DELETE FROM `{ODD}`.`{ODD_T}` WHERE `the \"col\"` = 1 LIMIT 1",  # a lost duplicate (no key)
+        "DELETE FROM shop.audit WHERE n = 5 LIMIT 1",  # one of two copies lost
+        "UPDATE shop.audit SET msg = 'changed' WHERE n = 1500",  # one row gone, another one there instead
     )
     fix_file = tmp_path / "fix.sql"
     result, data = run_cli(home, "--level", "values", "--json", "--fix-sql", str(fix_file), "--chunk-rows", "500")
     assert result.returncode == 3, result.stderr
     assert data["consistent"] is False
-    found = {(d["table"], d["kind"], json.dumps(d["key"])): d for d in data["differences"]}
+    found = {(d["table"], d["kind"], json.dumps(d["key"])): d for d in data["differences"] if d["table"] != "shop.audit"}
+    audit = sorted((d["kind"], d["detail"]) for d in data["differences"] if d["table"] == "shop.audit")
+    assert audit == [
+        ("extra", "row (1500, 'changed') appears 1x on the DR side, 0x on the service side"),
+        ("missing", "row (1500, 'event 0') appears 1x on the service side, 0x on the DR side"),
+        ("missing", "row (5, 'event 5') appears 2x on the service side, 1x on the DR side"),
+    ]
     expected = {("shop.types", "different", json.dumps([i])) for i in range(1, 10)} | {
         ("shop.orders", "missing", "[17]"),
         ("shop.orders", "extra", "[99999]"),
@@ -128,7 +143,7 @@ def test_each_value_difference_is_reported_exactly_and_fix_sql_repairs_it(pair, 
     assert runs[-1]["kind"] == "values" and runs[-1]["summary"]["consistent"] is False
     assert drs(home, "compare", "cmp-task", "--run", str(data["run_id"]), "--apply-fix").returncode == 2  # no --yes
     applied = drs(home, "compare", "cmp-task", "--run", str(data["run_id"]), "--apply-fix", "--yes", "--json")
-    assert applied.returncode == 3 and "14 fix statement(s) applied" in applied.stderr
+    assert applied.returncode == 3 and "17 fix statement(s) applied" in applied.stderr
     result, data = run_cli(home, "--level", "values", "--json")
     assert result.returncode == 0 and data["consistent"] is True, data["differences"]
 
