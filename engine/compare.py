@@ -339,12 +339,18 @@ class Comparer:
 
         dbs = self.databases() if tables is None else sorted({d for d, _ in tables})
         self._total = max(1, len(dbs))
-        with self.src.conn() as s, self.dr.conn() as d:
-            items = objects.compare_databases(
-                s, d, dbs, task=self.task, promoted=self.promoted, tables=tables,
-                migrate_definer=self.spec.migrate_definer,
-                on_database=lambda db: self._tick(db),
-            )  # fmt: skip
+        def read(tick: bool) -> list[ObjectItem]:
+            with self.src.conn() as s, self.dr.conn() as d:
+                return objects.compare_databases(
+                    s, d, dbs, task=self.task, promoted=self.promoted, tables=tables,
+                    migrate_definer=self.spec.migrate_definer,
+                    on_database=(lambda db: self._tick(db)) if tick else None,
+                )  # fmt: skip
+
+        items = read(True)
+        # a DDL may be in flight: look again once the DR side has passed where the source is now
+        if any(i.status != "consistent" for i in items) and self.wait_dr_past(self.source_position()):
+            items = read(False)
         report.objects.extend(items)
         for item in items:
             if item.status != "consistent":
