@@ -1,5 +1,5 @@
 """The main window's dialogs: delete, promote (switchover/failover, progress, result), modify connection
-details, modify flow control, task details with the DR log.
+details, modify flow control. The task details dialog lives in drs_desktop.details (re-exported here).
 
 Every dialog is opened with open() (window-modal, never exec()), so the GUI and tests keep running;
 the window connects `accepted` to the follow-up work, which runs off the GUI thread.
@@ -7,45 +7,32 @@ the window connects `accepted` to the follow-up work, which runs off the GUI thr
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import (
-    QModelIndex,
-    QObject,
-    QPersistentModelIndex,
-    QSortFilterProxyModel,
     Qt,
     Signal,
 )
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
-    QComboBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QListWidget,
     QMessageBox,
     QPushButton,
     QSpinBox,
-    QTableView,
-    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from engine.spec import FlowControl, TimeWindow, check_max_mb_s, check_windows, parse_clock
-from engine.store import LOG_LEVELS, DrLogEntry, TaskRecord
-
-from .rowmodel import RowTableModel
-from .task_model import RELATIONSHIP_LABELS, format_delay, format_tags, status_icon
+from engine.store import TaskRecord
 
 
 def show_message(parent: QWidget | None, title: str, text: str, *, error: bool = False) -> QMessageBox:
@@ -370,237 +357,12 @@ class FlowControlDialog(QDialog):
         return self._result
 
 
-class LogTableModel(RowTableModel):
-    """DR log entries: time, level, component, message."""
+# The details dialog and its log models moved to their own modules; these names stay importable here.
+from .details import TableProgressModel, TaskDetailsDialog, record_settings  # noqa: E402
+from .drlog_tab import LogFilterProxy, LogLevelProxy, LogTableModel  # noqa: E402
 
-    COLUMNS = ("Time", "Level", "Component", "Description")
-
-    def data(
-        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        entry = self.row_at(index)
-        if entry is None:
-            return None
-        column = index.column()
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
-            if column == 0:
-                return f"{entry.time:%Y-%m-%d %H:%M:%S}"
-            if column == 1:
-                return entry.level.capitalize()
-            if column == 2:
-                return entry.component
-            if column == 3:
-                return entry.message
-        if role == Qt.ItemDataRole.UserRole:
-            return entry.level
-        return None
-
-    def set_entries(self, entries: Iterable[DrLogEntry]) -> None:
-        self.beginResetModel()
-        self.rows = list(entries)
-        self.endResetModel()
-
-    def append(self, entry: DrLogEntry) -> None:
-        row = len(self.rows)
-        self.beginInsertRows(QModelIndex(), row, row)
-        self.rows.append(entry)
-        self.endInsertRows()
-
-
-class TableProgressModel(RowTableModel):
-    """Per-table progress of the initial full copy (from the task's stored copy summary)."""
-
-    COLUMNS = ("Database", "Table", "Rows copied", "Rows (estimated)", "State")
-
-    def data(
-        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        row = self.row_at(index)
-        if row is None or role != Qt.ItemDataRole.DisplayRole:
-            return None
-        state = "Done" if row.get("done") else ("Copying" if row.get("rows_done") else "Waiting")
-        return (row["database"], row["table"], f"{row['rows_done']:,}", f"{row['rows_estimated']:,}", state)[index.column()]
-
-    def set_tables(self, tables: list[dict[str, Any]]) -> None:
-        self.beginResetModel()
-        self.rows = list(tables)
-        self.endResetModel()
-
-
-class LogLevelProxy(QSortFilterProxyModel):
-    def __init__(self, parent: QObject | None = None):
-        super().__init__(parent)
-        self._level: str | None = None
-
-    def set_level(self, level: str | None) -> None:
-        self.beginFilterChange()
-        self._level = level
-        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
-
-    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
-        if self._level is None:
-            return True
-        index = self.sourceModel().index(source_row, 1, source_parent)
-        return index.data(Qt.ItemDataRole.UserRole) == self._level
-
-
-def record_settings(record: TaskRecord) -> list[tuple[str, str]]:
-    """Every setting and state worth showing, as label/value pairs; never a password."""
-    spec = record.spec
-    fc = spec.flow_control
-    if fc is None:
-        flow = "Off"
-    else:
-        flow = f"{fc.max_mb_s} MB/s " + (", ".join(str(w) for w in fc.windows) if fc.windows else "all day")
-    cp = record.checkpoint
-    checkpoint = "none yet" if cp.binlog_file is None else f"{cp.binlog_file}:{cp.binlog_pos}"
-    if cp.gtid:
-        checkpoint += f" (GTID {cp.gtid})"
-    rows = [
-        ("Name", spec.name),
-        ("Description", spec.description or "—"),
-        ("Status", record.status.label),
-        ("Phase", record.phase),
-        ("DR relationship", RELATIONSHIP_LABELS.get(spec.relationship, spec.relationship)),
-        (
-            "Network",
-            {"public": "Public network", "vpn": "VPN or Direct Connect"}.get(spec.network, spec.network),
-        ),
-        (
-            "Service DB",
-            f"{spec.source_engine} {spec.source.address}, user {spec.source.user}, TLS {spec.source.tls}",
-        ),
-        (
-            "DR DB",
-            f"{spec.target_engine} {spec.target.address}, user {spec.target.user}, TLS {spec.target.tls}",
-        ),
-        ("Databases", ", ".join(spec.databases) if spec.databases is not None else "all user databases"),
-        ("Flow control", flow),
-        ("Migrate definer to user", "Yes" if spec.migrate_definer else "No"),
-        ("Start", "upon creation" if spec.start_at is None else f"{spec.start_at:%Y-%m-%d %H:%M}"),
-        ("Tags", format_tags(spec.tags) or "—"),
-        (
-            "Progress",
-            f"{record.progress_percent:.1f}% ({record.rows_copied:,} of {record.rows_total:,} rows)",
-        ),
-        ("Delay", format_delay(record.delay_seconds) or "—"),
-        ("Checkpoint", checkpoint),
-        ("Last error", record.last_error or "—"),
-        ("Created", f"{record.created_at:%Y-%m-%d %H:%M:%S}"),
-        ("Status changed", f"{record.status_changed_at:%Y-%m-%d %H:%M:%S}"),
-    ]
-    promote = record.extra.get("promote")
-    if promote:
-        rows.append(
-            (
-                "Promote",
-                ", ".join(f"{k}: {v}" for k, v in promote.items())
-                if isinstance(promote, dict)
-                else str(promote),
-            )
-        )
-    return rows
-
-
-class TaskDetailsDialog(QDialog):
-    """Every setting and the state of one task, and its DR log filtered by level."""
-
-    def __init__(self, record: TaskRecord, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.name = record.name
-        self.setWindowTitle(f"Task Details — {record.name}")
-        self.resize(820, 560)
-        layout = QVBoxLayout(self)
-        self.tabs = QTabWidget()
-        layout.addWidget(self.tabs, 1)
-
-        basic = QWidget()
-        self.form = QFormLayout(basic)
-        self.form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
-        self.values: dict[str, QLabel] = {}
-        for label, _ in record_settings(record):
-            value = _wrapped("")
-            self.values[label] = value
-            self.form.addRow(f"{label}:", value)
-        self.tabs.addTab(basic, "Basic information")
-
-        copy_page = QWidget()
-        copy_layout = QVBoxLayout(copy_page)
-        self.copy_summary = QLabel("")
-        copy_layout.addWidget(self.copy_summary)
-        self.copy_model = TableProgressModel(self)
-        self.copy_view = QTableView()
-        self.copy_view.setModel(self.copy_model)
-        self.copy_view.verticalHeader().setVisible(False)
-        self.copy_view.setAlternatingRowColors(True)
-        self.copy_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        copy_layout.addWidget(self.copy_view, 1)
-        self.tabs.addTab(copy_page, "Initial copy")
-
-        log_page = QWidget()
-        log_layout = QVBoxLayout(log_page)
-        bar = QHBoxLayout()
-        bar.addWidget(QLabel("Level:"))
-        self.level_combo = QComboBox()
-        self.level_combo.addItem("All levels", None)
-        for level in LOG_LEVELS:
-            self.level_combo.addItem(level.capitalize(), level)
-        self.level_combo.currentIndexChanged.connect(
-            lambda: self.log_proxy.set_level(self.level_combo.currentData())
-        )
-        bar.addWidget(self.level_combo)
-        bar.addStretch(1)
-        log_layout.addLayout(bar)
-        self.log_model = LogTableModel(self)
-        self.log_proxy = LogLevelProxy(self)
-        self.log_proxy.setSourceModel(self.log_model)
-        self.log_view = QTableView()
-        self.log_view.setModel(self.log_proxy)
-        self.log_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.log_view.verticalHeader().setVisible(False)
-        self.log_view.setAlternatingRowColors(True)
-        header = self.log_view.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
-        log_layout.addWidget(self.log_view, 1)
-        self.tabs.addTab(log_page, "DR log")
-
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        buttons.rejected.connect(self.reject)
-        buttons.accepted.connect(self.accept)
-        layout.addWidget(buttons)
-        self.set_record(record)
-
-    def set_record(self, record: TaskRecord) -> None:
-        for label, value in record_settings(record):
-            widget = self.values.get(label)
-            if widget is None:
-                widget = _wrapped("")
-                self.values[label] = widget
-                self.form.addRow(f"{label}:", widget)
-            widget.setText(value)
-        self.values["Status"].setText(record.status.label)
-        copy = record.extra.get("copy") or {}
-        self.copy_model.set_tables(copy.get("tables", []))
-        if copy:
-            eta = copy.get("eta_seconds")
-            self.copy_summary.setText(
-                f"{record.rows_copied:,} of about {record.rows_total:,} rows, "
-                f"{copy.get('rows_per_second', 0):,.0f} rows/s"
-                + ("" if eta is None or record.phase != "initial" else f", about {eta:,.0f} s to go")
-            )
-        else:
-            self.copy_summary.setText("The initial full copy has not started yet.")
-        self.setWindowIcon(status_icon(record.status))
-
-    def set_logs(self, entries: Iterable[DrLogEntry]) -> None:
-        self.log_model.set_entries(entries)
-        self.log_view.scrollToBottom()
-
-    def append_log(self, entry: DrLogEntry) -> None:
-        self.log_model.append(entry)
-
-    def settings_text(self) -> str:
-        return "\n".join(f"{label}: {w.text()}" for label, w in self.values.items())
+__all__ = [
+    "ConnectionDialog", "DeleteTaskDialog", "FailoverDialog", "FlowControlDialog", "LogFilterProxy",
+    "LogLevelProxy", "LogTableModel", "PromoteProgressDialog", "SwitchoverDialog", "TableProgressModel",
+    "TaskDetailsDialog", "parse_windows", "record_settings", "show_message",
+]  # fmt: skip

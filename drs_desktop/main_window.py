@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMainWindow,
     QMenu,
+    QSystemTrayIcon,
     QTableView,
     QToolBar,
     QVBoxLayout,
@@ -28,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from engine.errors import DrsError
 from engine.status import ACTION_LABELS, RUNNING, Action, Status, allowed_actions
-from engine.store import DrLogEntry, TaskRecord
+from engine.store import DrLogEntry, Store, TaskRecord
 from engine.tasks import TaskService
 
 from .dialogs import (
@@ -61,8 +62,29 @@ TASK_ACTIONS: list[tuple[Action, str, list[Any]]] = [
     (Action.PROMOTE, "promote", []),
     (Action.DELETE, "delete", [QKeySequence.StandardKey.Delete]),
     (Action.VIEW, "details", [Qt.Key.Key_Enter, Qt.Key.Key_Return]),
+    (Action.COMPARE, "compare", []),
 ]
 NO_SELECTION = "Select a task first"
+
+
+def evaluate_health(store: Store, records: list[TaskRecord]) -> dict[str, Any]:
+    """engine.health.evaluate for each task (called on the refresh's worker thread, never the GUI's).
+
+    A task whose evaluation fails is left out (shown without a health badge) rather than failing the refresh.
+    """
+    try:
+        from engine.health import evaluate
+    except ModuleNotFoundError as exc:
+        if exc.name != "engine.health":
+            raise
+        return {}  # a build without health monitoring
+    health: dict[str, Any] = {}
+    for record in records:
+        try:
+            health[record.name] = evaluate(store, record)
+        except Exception:  # noqa: BLE001 - one task's broken health check must not hide the others
+            continue
+    return health
 
 
 def describe_error(exc: BaseException) -> str:
@@ -105,6 +127,9 @@ class MainWindow(QMainWindow):
         self._details: dict[str, TaskDetailsDialog] = {}
         self._relays: set[_MessageRelay] = set()
         self.last_message = ""
+        self.last_alarm_notice = ""  # text of the last "task in alarm" notification (also when no tray exists)
+        self._health_states: dict[str, str] | None = None  # None until the first refresh: the baseline
+        self.tray: QSystemTrayIcon | None = None
         self.refresh_count = 0  # refreshes merged so far (tests and the screenshot script wait on it)
 
         self.setWindowTitle(WINDOW_TITLE)
@@ -191,6 +216,7 @@ class MainWindow(QMainWindow):
             Action.PROMOTE: self.promote_task,
             Action.DELETE: self.delete_task,
             Action.VIEW: self.view_details,
+            Action.COMPARE: self.compare_task,
         }
         for action, icon, keys in TASK_ACTIONS:
             qaction = QAction(load_icon(icon), ACTION_LABELS[action], self)
@@ -243,6 +269,11 @@ class MainWindow(QMainWindow):
         self.backend_label.setObjectName("secretBackend")
         self.workers_label = QLabel()
         self.workers_label.setObjectName("workerCount")
+        self.alarm_label = QLabel()
+        self.alarm_label.setObjectName("alarmCount")
+        self.alarm_label.setStyleSheet("QLabel#alarmCount { color: #dc2626; font-weight: 600; }")
+        # Alarms first: when the status bar is narrow, the per-status counts are what gets cut off.
+        self.statusBar().addWidget(self.alarm_label)
         self.statusBar().addWidget(self.counts_label, 1)
         self.statusBar().addPermanentWidget(self.workers_label)
         self.statusBar().addPermanentWidget(self.backend_label)
@@ -263,7 +294,19 @@ class MainWindow(QMainWindow):
         shown = self.proxy.rowCount()
         if self.proxy.search() and shown != total:
             text += f"  (showing {shown})"
+        health = self.model.health_counts()
+        alarms, warnings = health.get("alarm", 0), health.get("warning", 0)
         self.counts_label.setText(text)
+        self.alarm_label.setText(
+            "  ·  ".join(
+                part
+                for part in (
+                    f"{alarms} in alarm" if alarms else "",
+                    f"{warnings} with warnings" if warnings else "",
+                )
+                if part
+            )
+        )
         running = len(self.registry.running())
         self.workers_label.setText(f"{running} replicating here" if running else "")
 
@@ -320,6 +363,7 @@ class MainWindow(QMainWindow):
         menu.addAction(self.task_actions[Action.DELETE])
         menu.addSeparator()
         menu.addAction(self.task_actions[Action.VIEW])
+        menu.addAction(self.task_actions[Action.COMPARE])
         menu.addSeparator()
         menu.addAction(self.create_action)
         menu.addAction(self.refresh_action)
@@ -386,17 +430,21 @@ class MainWindow(QMainWindow):
         self._refreshing = True
         store = self.service.store
 
-        def read() -> list[TaskRecord]:
+        def read() -> tuple[list[TaskRecord], dict[str, Any]]:
             store.end_expired_creation_failures()
-            return store.list_tasks()
+            records = store.list_tasks()
+            return records, evaluate_health(store, records)
 
         self.taskman.run(read, self._apply_records, self._refresh_failed)
 
-    def _apply_records(self, records: list[TaskRecord]) -> None:
+    def _apply_records(self, result: tuple[list[TaskRecord], dict[str, Any]]) -> None:
         self._refreshing = False
         if self._closing:
             return
+        records, health = result
         self.model.set_records(records)
+        self.model.set_health(health)
+        self._notify_alarms(health)
         self.refresh_count += 1
         for name, dialog in list(self._details.items()):
             record = self.model.record(name)
@@ -414,6 +462,36 @@ class MainWindow(QMainWindow):
         if self._refresh_again:
             self._refresh_again = False
             self.refresh()
+
+    def _notify_alarms(self, health: dict[str, Any]) -> None:
+        """A desktop notification when a task goes into alarm: on the change only, not on every refresh.
+
+        The first refresh is the baseline: tasks already in alarm when the window opens show in the table
+        and status bar, without a notification each time the app starts.
+        """
+        states = {name: h.state for name, h in health.items()}
+        previous, self._health_states = self._health_states, states
+        if previous is None:
+            return
+        new = [name for name, state in states.items() if state == "alarm" and previous.get(name) != "alarm"]
+        if not new:
+            return
+        lines = [f"{name}: {'; '.join(health[name].reasons) or 'in alarm'}" for name in sorted(new)]
+        title = "DR task in alarm" if len(new) == 1 else f"{len(new)} DR tasks in alarm"
+        self.last_alarm_notice = f"{title}\n" + "\n".join(lines)
+        self._note(f"{title}: {', '.join(sorted(new))}")
+        if self.tray is None and QSystemTrayIcon.isSystemTrayAvailable():
+            self.tray = QSystemTrayIcon(load_icon("app"), self)
+            self.tray.setToolTip(WINDOW_TITLE)
+            self.tray.messageClicked.connect(self._show_from_tray)
+            self.tray.show()
+        if self.tray is not None:
+            self.tray.showMessage(title, "\n".join(lines), QSystemTrayIcon.MessageIcon.Critical, 15_000)
+
+    def _show_from_tray(self) -> None:
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
 
     def _refresh_failed(self, exc: BaseException) -> None:
         self._refreshing = False
@@ -611,16 +689,25 @@ class MainWindow(QMainWindow):
             return
         dialog = self._details.get(record.name)
         if dialog is None:
-            dialog = TaskDetailsDialog(record, self)
+            # The dialog reads its DR log and monitoring samples itself, through the window's TaskManager.
+            dialog = TaskDetailsDialog(
+                record, self, store=self.service.store, taskman=self.taskman, service=self.service
+            )
             dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
             self._details[record.name] = dialog
             dialog.destroyed.connect(lambda *_, n=record.name: self._details.pop(n, None))
-            store = self.service.store
-            self.taskman.run(
-                lambda: store.logs(record.name), dialog.set_logs, lambda exc: self._note(describe_error(exc))
-            )
         dialog.show()
         dialog.raise_()
+
+    def compare_task(self) -> None:
+        """Compare opens the details on their Data comparison tab (where the run is started)."""
+        name = self._selected_name(Action.COMPARE)
+        if name is None:
+            return
+        self.view_details()
+        dialog = self._details.get(name)
+        if dialog is not None:
+            dialog.show_tab(dialog.compare_tab)
 
     # -- promote ---------------------------------------------------------------------------------
     def promote_task(self) -> None:
@@ -749,6 +836,8 @@ class MainWindow(QMainWindow):
         self.schedule_timer.stop()
         self.registry.stop_all()
         self.taskman.wait_idle()
+        if self.tray is not None:
+            self.tray.hide()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.shutdown()

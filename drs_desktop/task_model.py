@@ -17,10 +17,12 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPersistentModelIndex,
+    QPointF,
+    QRectF,
     QSortFilterProxyModel,
     Qt,
 )
-from PySide6.QtGui import QColor, QIcon, QPainter, QPalette, QPixmap
+from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPalette, QPen, QPixmap, QPolygonF
 from PySide6.QtWidgets import (
     QApplication,
     QStyle,
@@ -57,6 +59,11 @@ ProgressRole = Qt.ItemDataRole.UserRole + 2  # percent (float) while the initial
 SortRole = Qt.ItemDataRole.UserRole + 3
 NameRole = Qt.ItemDataRole.UserRole + 4
 SearchRole = Qt.ItemDataRole.UserRole + 5  # name and tags, lower case, for the search box
+HealthRole = Qt.ItemDataRole.UserRole + 6  # "ok" | "warning" | "alarm", or None before health is known
+
+# Text colours of the status cell for a task in warning or alarm: clear enough on light and dark bases.
+HEALTH_COLOURS = {"warning": "#c2410c", "alarm": "#dc2626"}
+HEALTH_LABELS = {"warning": "Warning", "alarm": "Alarm"}
 
 
 class Column(IntEnum):
@@ -111,6 +118,41 @@ def status_icon(status: Status) -> QIcon:
     return load_icon(f"status-{colour}", hex_colour)
 
 
+@cache
+def health_icon(status: Status, state: str) -> QIcon:
+    """The status icon with a badge: an orange triangle (warning) or a red disc (alarm), each with "!"."""
+    base = status_icon(status)
+    if state not in HEALTH_COLOURS:
+        return base
+    icon = QIcon()
+    for size in (16, 24, 32):
+        pixmap = QPixmap(size, size)
+        pixmap.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(pixmap)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.drawPixmap(0, 0, base.pixmap(size, size))
+        badge = size * 0.5  # the lower right quarter: the status colour stays visible at the centre
+        x = y = size - badge
+        painter.setPen(QPen(QColor("white"), max(1.0, size / 16)))
+        painter.setBrush(QColor(HEALTH_COLOURS[state]))
+        if state == "alarm":
+            painter.drawEllipse(QRectF(x, y, badge, badge).adjusted(0.5, 0.5, -0.5, -0.5))
+        else:
+            painter.drawPolygon(
+                QPolygonF([QPointF(x + badge / 2, y), QPointF(size - 0.5, size - 0.5), QPointF(x, size - 0.5)])
+            )
+        font = QFont()
+        font.setBold(True)
+        font.setPixelSize(max(6, int(badge * 0.8)))
+        painter.setFont(font)
+        painter.setPen(QColor("white"))
+        text_rect = QRectF(x, y + (badge * 0.08 if state == "warning" else 0), badge, badge)
+        painter.drawText(text_rect, Qt.AlignmentFlag.AlignCenter, "!")
+        painter.end()
+        icon.addPixmap(pixmap)
+    return icon
+
+
 def format_delay(seconds: float | None) -> str:
     if seconds is None:
         return ""
@@ -150,6 +192,7 @@ class TaskTableModel(QAbstractTableModel):
         super().__init__(parent)
         self._records: list[TaskRecord] = []
         self._rows: dict[str, int] = {}
+        self._health: dict[str, Any] = {}  # name -> engine.health.Health, from the window's refresh
 
     # -- Qt model API ------------------------------------------------------------------------------
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
@@ -185,8 +228,16 @@ class TaskTableModel(QAbstractTableModel):
         column = Column(index.column())
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(record, column)
-        if role == Qt.ItemDataRole.DecorationRole and column is Column.STATUS:
-            return status_icon(record.status)
+        if column is Column.STATUS:
+            state = self.health_state(record.name)
+            if role == Qt.ItemDataRole.DecorationRole:
+                return health_icon(record.status, state) if state in HEALTH_COLOURS else status_icon(record.status)
+            if role == Qt.ItemDataRole.ForegroundRole and state in HEALTH_COLOURS:
+                return QColor(HEALTH_COLOURS[state])
+            if role == HealthRole:
+                return state
+            if role == Qt.ItemDataRole.ToolTipRole:
+                return self._status_tooltip(record)
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._tooltip(record, column)
         if role == SortRole:
@@ -241,6 +292,14 @@ class TaskTableModel(QAbstractTableModel):
         if column is Column.PROGRESS and shows_progress(record):
             return f"{record.rows_copied:,} of about {record.rows_total:,} rows copied"
         return None
+
+    def _status_tooltip(self, record: TaskRecord) -> str | None:
+        tip = self._tooltip(record, Column.STATUS)
+        health = self._health.get(record.name)
+        if health is None or health.state not in HEALTH_COLOURS:
+            return tip
+        reasons = "\n".join(f"• {reason}" for reason in health.reasons) or "• (no reason given)"
+        return f"{tip}\n{HEALTH_LABELS[health.state]}:\n{reasons}"
 
     @staticmethod
     def _sort_key(record: TaskRecord, column: Column) -> Any:
@@ -315,6 +374,31 @@ class TaskTableModel(QAbstractTableModel):
 
     def _reindex(self) -> None:
         self._rows = {r.name: i for i, r in enumerate(self._records)}
+
+    # -- health ----------------------------------------------------------------------------------
+    def set_health(self, health: dict[str, Any]) -> None:
+        """Health per task name (engine.health.Health); repaints the status cells whose health changed."""
+        old, self._health = self._health, dict(health)
+        for name, row in self._rows.items():
+            if old.get(name) != self._health.get(name):
+                index = self.index(row, Column.STATUS)
+                self.dataChanged.emit(index, index)
+
+    def health(self, name: str) -> Any | None:
+        return self._health.get(name)
+
+    def health_state(self, name: str) -> str | None:
+        health = self._health.get(name)
+        return None if health is None else health.state
+
+    def health_counts(self) -> dict[str, int]:
+        """Tasks per health state, for the tasks in the table."""
+        counts: dict[str, int] = {}
+        for r in self._records:
+            state = self.health_state(r.name)
+            if state is not None:
+                counts[state] = counts.get(state, 0) + 1
+        return counts
 
     def status_counts(self) -> dict[Status, int]:
         counts: dict[Status, int] = {}

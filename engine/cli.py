@@ -79,10 +79,15 @@ def cmd_task_list(args: argparse.Namespace) -> int:
 
 
 def cmd_task_show(args: argparse.Namespace) -> int:
+    from engine import health
+
     svc = _service(args)
     record = svc.store.get_task(args.name)
     data = record.to_json()
     data["secret_store"] = svc.secrets.backend_name
+    # the delay grows with the clock when nobody applies (runner gone, paused, failed)
+    data["delay_seconds"] = health.effective_delay(record)
+    data["health"] = health.evaluate(svc.store, record).to_json()
     if args.json:
         _print_json(data)
         return EXIT_OK
@@ -116,13 +121,91 @@ def cmd_task_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_task_logs(args: argparse.Namespace) -> int:
-    entries = _service(args).store.logs(args.name, level=args.level, limit=args.limit)
+    from engine.drlog import export_logs_csv, parse_when
+
+    bounds = {}
+    for flag in ("since", "until"):
+        value = getattr(args, flag)
+        if value is not None:
+            try:
+                bounds[flag] = parse_when(value)
+            except ValueError as exc:
+                print(f"drs task logs: --{flag}: {exc}", file=sys.stderr)
+                return EXIT_INVALID
+    if args.limit < 1:
+        print("drs task logs: --limit: must be at least 1", file=sys.stderr)
+        return EXIT_INVALID
+    entries = _service(args).store.logs(args.name, level=args.level, text=args.grep, limit=args.limit, **bounds)
+    if args.csv:
+        try:
+            count = export_logs_csv(entries, args.csv)
+        except OSError as exc:
+            print(f"drs task logs: --csv: cannot write {args.csv}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_INVALID
+        print(f"{count} log entries written to {args.csv}", file=sys.stderr if args.json else sys.stdout)
+        if not args.json:
+            return EXIT_OK
     if args.json:
         _print_json([{"time": e.time.isoformat(timespec="seconds"), "level": e.level, "component": e.component,
                       "message": e.message} for e in entries])  # fmt: skip
         return EXIT_OK
     for e in entries:
         print(f"{e.time:%Y-%m-%d %H:%M:%S} {e.level.upper():<7} {e.component:<10} {e.message}")
+    return EXIT_OK
+
+
+def cmd_task_health(args: argparse.Namespace) -> int:
+    """Exit code for Nagios/cron: 0 ok, 1 warning, 2 alarm (2 also for an unknown task, with its message)."""
+    from engine import health
+
+    svc = _service(args)
+    if args.delay_threshold is not None:
+        try:
+            seconds = float(args.delay_threshold)
+            if not seconds > 0 or seconds == float("inf"):
+                raise ValueError
+        except ValueError:
+            print(f"drs task health: --delay-threshold: {args.delay_threshold!r} is not a positive number of seconds", file=sys.stderr)
+            return EXIT_INVALID
+        svc.store.get_task(args.name)  # unknown task: its own message
+        health.set_delay_threshold(svc.store, args.name, seconds)
+    record = svc.store.get_task(args.name)
+    result = health.evaluate(svc.store, record)
+    if args.json:
+        _print_json({"name": record.name, **result.to_json(), "delay_seconds": health.effective_delay(record),
+                     "delay_threshold": health.delay_threshold(record)})  # fmt: skip
+    else:
+        print(f"{record.name}: {result.state.upper()}")
+        for reason in result.reasons:
+            print(f"  - {reason}")
+    return result.exit_code
+
+
+def cmd_task_metrics(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from engine import metrics
+
+    try:
+        window = metrics.parse_duration(args.since)
+    except ValueError as exc:
+        print(f"drs task metrics: --since: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    rows = metrics.samples(_service(args).store, args.name, since=datetime.now() - window)
+    if args.json:
+        _print_json([r.to_json() for r in rows])
+        return EXIT_OK
+    if not rows:
+        print(f"no samples in the last {args.since} (samples are taken while the task replicates)")
+        return EXIT_OK
+
+    def num(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f}"
+
+    print(f"{'TIME':<19} {'RES':>4} {'DELAY s':>9} {'RTO s':>9} {'ROWS/s':>10} {'EVENTS/s':>10} {'BYTES/s':>12}")
+    for r in rows:
+        print(f"{r.time:%Y-%m-%d %H:%M:%S} {r.resolution or 'raw':>4} {num(r.delay_seconds):>9} {num(r.rto_seconds):>9} "
+              f"{r.rows_per_second:>10.1f} {r.events_per_second:>10.1f} {r.bytes_per_second:>12.0f}")  # fmt: skip
     return EXIT_OK
 
 
@@ -161,6 +244,18 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_task_show)
 
+    p = task_sub.add_parser("health", help="health of a DR task: ok/warning/alarm and why (exit 0/1/2, for Nagios)")
+    p.add_argument("name")
+    p.add_argument("--delay-threshold", metavar="SECONDS", help="set the task's delay alarm threshold (default 300)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_task_health)
+
+    p = task_sub.add_parser("metrics", help="delay, RTO estimate and throughput samples of a DR task")
+    p.add_argument("name")
+    p.add_argument("--since", metavar="DURATION", default="1h", help="how far back: 90s, 15m, 1h, 24h, 7d (default 1h)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_task_metrics)
+
     p = task_sub.add_parser("delete", help="delete a DR task and its stored passwords")
     p.add_argument("name")
     p.add_argument("--yes", action="store_true", help="confirm the deletion")
@@ -178,7 +273,11 @@ def build_parser() -> ArgumentParser:
     p = task_sub.add_parser("logs", help="show the DR log of a task")
     p.add_argument("name")
     p.add_argument("--level", choices=["info", "warning", "alarm", "error"])
-    p.add_argument("--limit", type=int, default=200)
+    p.add_argument("--since", metavar="WHEN", help="from this time: ISO date-time, or a duration ago (15m, 1h, 7d)")
+    p.add_argument("--until", metavar="WHEN", help="up to this time: ISO date-time, or a duration ago")
+    p.add_argument("--grep", metavar="TEXT", help="only entries whose message or component contains TEXT (any case)")
+    p.add_argument("--limit", type=int, default=200, help="the newest N matching entries (default 200)")
+    p.add_argument("--csv", metavar="FILE", help="write the entries to FILE as CSV (time,level,component,message)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_task_logs)
 

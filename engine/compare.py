@@ -380,8 +380,12 @@ class Comparer:
             if src_n != dr_n:
                 src_n, dr_n, stable = self._recheck(lambda db=db, t=t: count(self.src, db, t),
                                                     lambda db=db, t=t: count(self.dr, db, t))  # fmt: skip
-                if not stable:
+                if not stable:  # the source kept changing: not a finding, but not a proof either
                     report.unverified.append(f"{name}: row count changed during every recheck")
+                    report.tables.append(TableResult(name, src_n, dr_n, status="unverified",
+                                                     note="row count changed during every recheck"))  # fmt: skip
+                    self._tick(name)
+                    continue
             ok = src_n == dr_n
             report.tables.append(TableResult(name, src_n, dr_n, status="consistent" if ok else "inconsistent",
                                              differences=0 if ok else 1))  # fmt: skip
@@ -392,17 +396,17 @@ class Comparer:
             self._tick(name)
 
     def _recheck(self, read_src: Callable[[], Any], read_dr: Callable[[], Any]) -> tuple[Any, Any, bool]:
-        """Read source, its position, DR (once past that position), source again: a difference is real
-        when the source did not change across the DR read. Returns (source, dr, stable)."""
+        """A difference is real when two rounds in a row saw it, each with the source unchanged across the
+        DR read (see _rows_of_chunk). Returns (source, dr, settled)."""
+        seen = None
         src = dr = None
         for _ in range(RECHECKS):
-            before = read_src()
-            position = self.source_position()
-            self.wait_dr_past(position)
-            dr = read_dr()
-            src = read_src()
-            if before == src:
+            before, dr, src = self._read_round(read_src, read_dr)
+            if src == dr:
                 return src, dr, True
+            if before == src and seen == (src, dr):
+                return src, dr, True
+            seen = (src, dr) if before == src else None
         return src, dr, False
 
     # ---- values ---------------------------------------------------------------------------------------
@@ -555,39 +559,45 @@ class Comparer:
                            note="" if plan.key else "no primary key: compared as a multiset of whole rows")  # fmt: skip
 
     def _rows_of_chunk(self, plan: _TablePlan, chunk: _Chunk, report: CompareReport) -> list[Difference]:
-        """Split a mismatched chunk down to rows, rechecking what may still be in flight."""
+        """Split a mismatched chunk down to rows, rechecking what may still be in flight.
+
+        A row counts as different only when two rounds in a row saw the same difference, each with the
+        source row unchanged across the DR read: a row born and gone between two source reads (seen
+        only on the DR side, still applying) then never passes for a difference.
+        """
         name = f"{plan.db}.{plan.name}"
         sql = plan.row_hash_sql(chunk)
-        read_src = lambda: _hash_map(self.src.rows(sql))  # noqa: E731
-        read_dr = lambda: _hash_map(self.dr.rows(sql))  # noqa: E731
         confirmed: dict[str, tuple[Any, Any]] = {}
+        seen: dict[str, tuple[Any, Any]] = {}
         pending: set[str] | None = None
-        for attempt in range(RECHECKS):
+        for _ in range(RECHECKS):
             if pending is not None and plan.key and len(pending) <= 1000:
-                keyed = plan.row_hash_sql(chunk, keys=sorted(pending))
-                read_src = lambda keyed=keyed: _hash_map(self.src.rows(keyed))  # noqa: E731
-                read_dr = lambda keyed=keyed: _hash_map(self.dr.rows(keyed))  # noqa: E731
-            before = read_src()
-            position = self.source_position()
-            if attempt or not self.promoted:
-                self.wait_dr_past(position)
-            dr = read_dr()
-            after = read_src()
-            keys = (set(after) | set(dr)) if pending is None else pending
-            unstable: set[str] = set()
+                sql = plan.row_hash_sql(chunk, keys=sorted(pending))
+            before, dr, after = self._read_round(lambda q=sql: _hash_map(self.src.rows(q)), lambda q=sql: _hash_map(self.dr.rows(q)))
+            keys = (set(after) | set(dr) | set(before)) if pending is None else pending
+            still: set[str] = set()
             for k in keys:
                 if after.get(k) == dr.get(k):
                     continue
-                if before.get(k) != after.get(k):
-                    unstable.add(k)
-                else:
-                    confirmed[k] = (after.get(k), dr.get(k))
-            if not unstable:
+                observed = (after.get(k), dr.get(k))
+                if before.get(k) == after.get(k) and seen.get(k) == observed:
+                    confirmed[k] = observed
+                    continue
+                seen[k] = observed if before.get(k) == after.get(k) else (None, "in flux")
+                still.add(k)
+            if not still:
                 break
-            pending = unstable
+            pending = still
         else:
             report.unverified.extend(f"{name} {k}" for k in sorted(pending or ()))
         return self._describe_rows(plan, confirmed)
+
+    def _read_round(self, read_src: Callable[[], Any], read_dr: Callable[[], Any]) -> tuple[Any, Any, Any]:
+        """Source, then DR once it has passed the source's position, then source again."""
+        before = read_src()
+        self.wait_dr_past(self.source_position())
+        dr = read_dr()
+        return before, dr, read_src()
 
     def _describe_rows(self, plan: _TablePlan, confirmed: dict[str, tuple[Any, Any]]) -> list[Difference]:
         name = f"{plan.db}.{plan.name}"

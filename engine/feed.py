@@ -72,6 +72,10 @@ class Feed:
     def empty(self) -> bool:
         return self._queue.empty()
 
+    def bytes_read(self) -> int:
+        """Binlog bytes the reader has received (read from the monitoring thread)."""
+        return self._reader.bytes_read
+
     def alive(self) -> bool:
         return self._thread.is_alive() or not self._queue.empty()
 

@@ -21,10 +21,11 @@ from datetime import datetime
 import pymysql
 
 from engine import checkpoint as cp
+from engine import metrics
 from engine.apply import Applier
 from engine.connect import BinlogPosition
 from engine.errors import ConnectError, DrsError
-from engine.feed import ReaderLost, open_feed
+from engine.feed import Feed, ReaderLost, open_feed
 from engine.progress import CopyProgress, StreamProgress
 from engine.status import RUNNING, Status
 from engine.store import Checkpoint, DrLogEntry
@@ -33,7 +34,18 @@ from engine.tasks import TaskService
 
 BATCH_ROWS = 5000  # row changes grouped into one DR-side commit while catching up
 PROGRESS_EVERY = 1.0  # seconds between store updates of delay and throughput
-MAX_BACKOFF = 30.0
+# Reconnect attempts at most 5 s apart: health must turn back to ok within 30 s of a server's return.
+MAX_BACKOFF = 5.0
+HEARTBEAT_EVERY = 2.0  # runner_heartbeat writes, in every state (health calls a runner dead after 15 s)
+PROBE_EVERY = 2.5  # both servers are probed this often for health, whatever the apply loop is doing
+PROBE_TIMEOUT = 4  # seconds; a probe must not hold the monitor up for long
+BINLOG_CHECK_EVERY = 60.0  # binlog retention on the service side vs the checkpoint
+DR_PING_EVERY = 5.0  # an idle apply session pings the DR server to notice it is gone
+# No event nor heartbeat (the source sends one every second when idle) for this long: the stream is
+# dead (a frozen server, a network that dropped us without a reset). Generous: one huge event
+# (a big BLOB row) on a slow link arrives in one piece and must not be taken for a dead stream.
+STREAM_SILENCE = 30.0
+CAUGHT_UP_GRACE = 3.0  # seconds a heartbeat vouches for "nothing left to apply"
 AUTO_RETRIES = 3  # for errors that are not network errors (those are retried without limit)
 QUEUE_ITEMS = 2000
 
@@ -96,9 +108,21 @@ class TaskRunner:
         self.parallel = parallel
         self._stop = threading.Event()
         self._until: BinlogPosition | None = None
-        self._in_step_at: float | None = None  # when the DR side was last known to be `delay` behind
         self.position: BinlogPosition | None = None
         self.delay_seconds: float | None = None
+        # Delay bookkeeping, in the service server's clock (epoch seconds): the DR side is known to hold
+        # everything the source had committed up to `_synced_at` (the later of the last applied
+        # commit's timestamp and the last heartbeat that came with nothing left to apply).
+        self._clock_offset = 0.0  # service server clock minus ours
+        self._synced_at: float | None = None
+        self._caught_up = False  # the reader is at the end of the source binlog and all is applied
+        # what the monitor thread reads: cumulative counters and the state of the loop
+        self.mode = "starting"  # starting | copying | streaming | reconnecting | paused
+        self.applied_rows = 0
+        self.applied_events = 0
+        self.applied_bytes = 0  # binlog bytes the applied positions advanced over
+        self._feed: Feed | None = None
+        self._bytes_before = 0  # read by feeds already closed
 
     # -- public ---------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -108,9 +132,28 @@ class TaskRunner:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
+    def source_now(self) -> float:
+        """Now, in the service server's clock (as its binlog timestamps)."""
+        return time.time() + self._clock_offset
+
+    def current_delay(self) -> float | None:
+        """Seconds the DR side is behind: 0 at the end of the source binlog, else the service server's
+        now minus the point up to which the DR side is known to be in step (None: not known yet)."""
+        if self._synced_at is None:
+            return None
+        behind = max(0.0, self.source_now() - self._synced_at)
+        if self._caught_up and self.mode == "streaming" and behind < CAUGHT_UP_GRACE:
+            return 0.0  # (heartbeats stopping - a stalled stream - make it grow again)
+        return behind
+
+    def bytes_read(self) -> int:
+        feed = self._feed
+        return self._bytes_before + (feed.bytes_read() if feed is not None else 0)
+
     def run(self, *, until: BinlogPosition | None = None, wait_when_paused: bool = False) -> Status:
         store = self.svc.store
         record = store.get_task(self.name)
+        wait_first = False
         if record.status in (Status.FAILED,):
             store.set_status(
                 self.name, Status.STARTING if record.phase != "incremental" else Status.REPLICATING
@@ -128,17 +171,21 @@ class TaskRunner:
             store.set_status(self.name, Status.STARTING)
         elif record.status not in RUNNING and until is None:
             if record.status is Status.PAUSED and wait_when_paused:
-                if not self._wait_resumed():
-                    return store.get_task(self.name).status
+                wait_first = True
             else:
                 return record.status
         self._until = until
         store.update_task(
             self.name, runner_pid=os.getpid(), runner_heartbeat=datetime.now(), control_request=None
         )
+        monitor = _Monitor(self)
+        monitor.start()
         try:
+            if wait_first and not self._wait_resumed():
+                return store.get_task(self.name).status
             return self._run(until, wait_when_paused)
         finally:
+            monitor.stop()
             try:
                 store.update_task(self.name, runner_pid=None)
             except DrsError:
@@ -173,11 +220,14 @@ class TaskRunner:
     def _wait_resumed(self) -> bool:
         """`drs run` on a paused task waits for `drs task resume` (or a stop)."""
         self.log("info", "runner", "task is paused; waiting for resume")
+        self.mode = "paused"
         while not self._stop.wait(1.0):
-            status = self.svc.store.get_task(self.name).status
-            if status in RUNNING:
+            record = self.svc.store.get_task(self.name)
+            if record.control_request == "stop":  # `drs task delete` waits for us
+                return False
+            if record.status in RUNNING:
                 return True
-            if status not in (Status.PAUSED,):
+            if record.status not in (Status.PAUSED,):
                 return False
         return False
 
@@ -238,6 +288,7 @@ class TaskRunner:
                 if self._stop.is_set():
                     return self.svc.store.get_task(self.name).status
                 if _transient(exc):
+                    self.mode = "reconnecting"
                     self._report_out_of_touch()
                     self.log(
                         "alarm",
@@ -252,6 +303,7 @@ class TaskRunner:
                 if retries < AUTO_RETRIES and not _binlog_gone(exc):
                     # as the reference service: a few automatic retries before the task fails
                     retries += 1
+                    self.mode = "reconnecting"
                     self.log("alarm", "runner", f"{message}; automatic retry {retries} of {AUTO_RETRIES} in {backoff:.0f}s")
                     if self._sleep_unless_stopped(backoff):
                         return self.svc.store.get_task(self.name).status
@@ -266,6 +318,7 @@ class TaskRunner:
     def _initial_phase(self, spec, applier: Applier) -> cp.TargetCheckpoint:
         from engine import snapshot
 
+        self.mode = "copying"
         self._set_status(Status.INITIALIZING, "initial", progress_percent=0.0, rows_copied=0)
         self.log("info", "runner", "initial full DR started")
         assert applier.conn is not None
@@ -336,13 +389,17 @@ class TaskRunner:
         self.log("info", "runner", f"incremental DR from {self.position}")
         if until is not None and position_key(self.position) >= position_key(until):
             return Status.REPLICATING
+        self._clock_offset = measure_clock_offset(spec.source)
+        if self._synced_at is None and target_cp.source_ts:
+            self._synced_at = float(target_cp.source_ts)  # the last commit applied before this run
         feed = open_feed(spec.source, self.position, server_id=reader_server_id(self.name), databases=spec.databases)
+        self._feed = feed
+        self._caught_up = False
+        self.mode = "streaming"
         replaying = target_cp.ddl_pending
-        applied_txns = applied_rows = 0
+        applied_txns = 0
         window_rows = window_events = 0
-        window_start = last_report = time.monotonic()
-        last_source_ts = target_cp.source_ts
-        caught_up = False
+        window_start = last_report = last_item = last_dr_contact = time.monotonic()
         try:
             while True:
                 if self._stop.is_set():
@@ -351,24 +408,35 @@ class TaskRunner:
                     item = feed.get(timeout=0.5)
                     if item is None:
                         raise ReaderLost("binlog reader ended")
+                    last_item = time.monotonic()
                 except queue.Empty:
                     if not feed.alive():
                         raise ReaderLost("binlog reader ended") from None
+                    if time.monotonic() - last_item > STREAM_SILENCE:
+                        # the source sends a heartbeat every second when idle: a silent stream is dead
+                        # (a server that froze or a network that dropped us without a reset)
+                        raise ReaderLost(f"no event or heartbeat from the service database for {STREAM_SILENCE:.0f}s") from None
                     item = None
                 batch: list[Transaction] = []
                 batch_rows = 0
                 ddl: Transaction | None = None
                 piece: Transaction | None = None
+                heartbeat_at: float | None = None  # source time of a heartbeat taken in this round
+                at_end = False  # the last item of this round was a heartbeat with nothing queued after it
+                markers = 0  # checkpoint-only entries (for heartbeats) in the batch
                 while item is not None:
                     if isinstance(item, BaseException):
                         raise item
                     if isinstance(item, Heartbeat):
-                        caught_up = not batch and feed.empty()
-                        if caught_up:
-                            self._in_step_at = time.time()
-                        if caught_up and self.position and position_key(item.position) > position_key(self.position):
-                            batch.append(Transaction(end=item.position))  # checkpoint only
+                        # Everything before the heartbeat is applied or in `batch`: once the batch
+                        # commits, the DR side holds all the source had when the heartbeat was sent.
+                        heartbeat_at = time.time() - (time.monotonic() - item.received) + self._clock_offset
+                        at_end = feed.empty()
+                        if at_end and self.position and position_key(item.position) > position_key(self.position):
+                            batch.append(Transaction(end=item.position, timestamp=int(heartbeat_at)))  # checkpoint only
+                            markers += 1
                     elif isinstance(item, Transaction):
+                        at_end = False
                         if item.is_ddl:
                             ddl = item
                             break
@@ -385,40 +453,53 @@ class TaskRunner:
                     except queue.Empty:
                         item = None
                 if batch:
+                    previous = self.position
                     applier.apply_batch(batch)
                     last = batch[-1]
                     self.position = last.end
-                    last_source_ts = last.timestamp or last_source_ts
-                    if last.timestamp:
-                        self._in_step_at = float(last.timestamp)  # applied up to this source commit
-                    n = batch_rows
-                    applied_txns += len(batch)
-                    applied_rows += n
-                    window_rows += n
-                    window_events += len(batch)
-                    caught_up = False
+                    self.applied_bytes += _advance(previous, self.position)
+                    real = len(batch) - markers
+                    if last.timestamp:  # the commit's time (a checkpoint-only entry: its heartbeat's)
+                        self._synced_at = max(self._synced_at or 0.0, float(last.timestamp))
+                    applied_txns += real
+                    self.applied_rows += batch_rows
+                    self.applied_events += real
+                    window_rows += batch_rows
+                    window_events += real
+                    last_dr_contact = time.monotonic()
+                if heartbeat_at is not None:
+                    self._synced_at = max(self._synced_at or 0.0, heartbeat_at)
+                if heartbeat_at is not None or batch or piece is not None or ddl is not None:
+                    self._caught_up = at_end and piece is None and ddl is None
                 if piece is not None:
                     # the rest of this source transaction follows; it commits with its last piece
                     applier.apply_piece(piece)
-                    applied_rows += piece.rows
+                    self.applied_rows += piece.rows
                     window_rows += piece.rows
+                    last_dr_contact = time.monotonic()
                 if ddl is not None:
                     previous = self.position
                     applier.apply_ddl(ddl, previous, replaying=replaying)
                     replaying = False
                     self.position = ddl.end
-                    last_source_ts = ddl.timestamp or last_source_ts
+                    self.applied_bytes += _advance(previous, self.position)
+                    if ddl.timestamp:
+                        self._synced_at = max(self._synced_at or 0.0, float(ddl.timestamp))
+                    self.applied_events += 1
                     window_events += 1
+                    last_dr_contact = time.monotonic()
                 now = time.monotonic()
                 if until is not None and self.position and position_key(self.position) >= position_key(until):
-                    self._report(now - window_start, window_rows, window_events, applied_txns, 0.0)
+                    self._report(now - window_start, window_rows, window_events, applied_txns)
                     return Status.REPLICATING
                 if now - last_report >= PROGRESS_EVERY:
-                    if caught_up or not last_source_ts:
-                        delay = 0.0
-                    else:
-                        delay = max(0.0, time.time() - last_source_ts)
-                    self._report(now - window_start, window_rows, window_events, applied_txns, delay)
+                    if now - last_dr_contact >= DR_PING_EVERY:
+                        # idle: make sure the DR server is still there (a dead one is noticed now,
+                        # not at the next source write)
+                        assert applier.conn is not None
+                        applier.conn.ping(reconnect=False)
+                        last_dr_contact = now
+                    self._report(now - window_start, window_rows, window_events, applied_txns)
                     window_start, window_rows, window_events, last_report = now, 0, 0, now
                     control = self._control()
                     if control == "pause":
@@ -428,27 +509,30 @@ class TaskRunner:
                         self.log("info", "runner", f"stopped at {self.position} on request")
                         return self.svc.store.get_task(self.name).status
         finally:
+            self._feed = None
+            self._bytes_before += feed.bytes_read()
             feed.close()
             if self.position is not None:  # the store mirrors where the DR side really is
                 self.svc.store.save_checkpoint(self.name, Checkpoint(self.position.file, self.position.pos, self.position.gtid))
 
     def _report_out_of_touch(self) -> None:
-        """While reconnecting, the delay is at least the time since the DR side was last known in step."""
-        if self._in_step_at is None:
+        """While reconnecting, the delay grows from the point the DR side was last known in step."""
+        delay = self.current_delay()
+        if delay is None:
             return
-        delay = round(max(0.0, time.time() - self._in_step_at), 1)
+        self.delay_seconds = delay
         try:
-            self.svc.store.update_task(self.name, delay_seconds=delay, events_per_second=0.0)
+            self.svc.store.update_task(self.name, delay_seconds=round(delay, 1), events_per_second=0.0)
         except DrsError:
             pass
 
-    def _report(self, seconds: float, rows: int, events: int, txns: int, delay: float) -> None:
+    def _report(self, seconds: float, rows: int, events: int, txns: int) -> None:
         assert self.position is not None
         seconds = max(seconds, 1e-6)
+        delay = self.current_delay()
         self.delay_seconds = delay
-        self._in_step_at = time.time() - delay
         progress = StreamProgress(
-            delay_seconds=delay,
+            delay_seconds=delay if delay is not None else 0.0,
             events_per_second=events / seconds,
             rows_per_second=rows / seconds,
             transactions_applied=txns,
@@ -458,7 +542,7 @@ class TaskRunner:
         )
         self.svc.store.update_task(
             self.name,
-            delay_seconds=round(delay, 1),
+            delay_seconds=None if delay is None else round(delay, 1),
             events_per_second=round(progress.events_per_second, 1),
             runner_heartbeat=datetime.now(),
         )
@@ -467,6 +551,242 @@ class TaskRunner:
         )
         if self.on_stream_progress:
             self.on_stream_progress(progress)
+
+
+def measure_clock_offset(source) -> float:
+    """The service server's clock minus ours, from the middle of one round trip (delays are computed
+    in the service server's clock, so they do not depend on the desktop's clock being right)."""
+    from engine.connect import connect
+
+    conn = connect(source, connect_timeout=PROBE_TIMEOUT, read_timeout=PROBE_TIMEOUT)
+    try:
+        return _offset(conn)
+    finally:
+        conn.close()
+
+
+def _offset(conn) -> float:
+    from engine.connect import query_one
+
+    before = time.time()
+    server = float(query_one(conn, "SELECT UNIX_TIMESTAMP(NOW(6))"))
+    after = time.time()
+    return server - (before + after) / 2
+
+
+def _advance(previous: BinlogPosition | None, current: BinlogPosition | None) -> int:
+    """Binlog bytes between two applied positions (across a rotation: the offset in the new file)."""
+    if previous is None or current is None:
+        return 0
+    if previous.file == current.file:
+        return max(0, current.pos - previous.pos)
+    return current.pos
+
+
+class _Monitor:
+    """Two daemon threads beside the apply loop, so health facts stay fresh whatever that loop is doing
+    (copying, streaming, blocked on a server, backing off, paused):
+
+    - beat: runner_heartbeat every HEARTBEAT_EVERY s; a metric sample every RAW_INTERVAL s while
+      streaming or reconnecting; downsampling once a minute. SQLite only.
+    - probe: both servers every PROBE_EVERY s with short timeouts (unreachable since ...), the service
+      server's clock offset and binlog list (for the RTO), and the binlog retention once a minute.
+    """
+
+    def __init__(self, runner: TaskRunner):
+        self.runner = runner
+        self.store = runner.svc.store
+        self.name = runner.name
+        self._halt = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._loop, args=(self._beat, 0.5), name=f"monitor-beat-{runner.name}", daemon=True),
+            threading.Thread(target=self._loop, args=(self._probe, PROBE_EVERY), name=f"monitor-probe-{runner.name}", daemon=True),
+        ]  # fmt: skip
+        self._conns: dict[str, object] = {}
+        self._facts: dict = {}
+        self._last_ok: dict[str, datetime] = {}
+        self._binlogs: tuple[float, list[tuple[str, int]]] | None = None  # (monotonic when read, SHOW BINARY LOGS)
+        self._next_beat = self._next_sample = self._next_downsample = self._next_binlog = 0.0
+        self._last_counts: tuple[float, int, int, int, int] | None = None
+        self._apply_rate: float | None = None  # binlog bytes/s the applier recently got through
+        self._failed: set[str] = set()  # duties whose failure was logged already
+
+    def start(self) -> None:
+        try:  # facts of an earlier run (a server down then) are not facts any more
+            self._facts = {}
+            self.store.merge_extra(self.name, health={})
+        except DrsError:
+            pass
+        for t in self._threads:
+            t.start()
+
+    def stop(self) -> None:
+        self._halt.set()
+        for t in self._threads:
+            if t is not threading.current_thread():
+                t.join(timeout=PROBE_TIMEOUT + 1)  # daemon threads: a probe stuck in connect may stay behind
+        for side in list(self._conns):
+            self._drop(side)
+
+    def _loop(self, duty, every: float) -> None:
+        while not self._halt.is_set():
+            try:
+                duty()
+                self._failed.discard(duty.__name__)
+            except DrsError:
+                if self._halt.is_set():
+                    return
+            except Exception as exc:  # noqa: BLE001 - monitoring must never take the runner down
+                if duty.__name__ not in self._failed:
+                    self._failed.add(duty.__name__)
+                    self.runner.log("warning", "monitor", f"monitoring step failed: {_describe(exc)}")
+            self._halt.wait(every)
+
+    # -- beat ---------------------------------------------------------------------------------------
+    def _beat(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_beat:
+            self._next_beat = now + HEARTBEAT_EVERY
+            self.store.update_task(self.name, runner_heartbeat=datetime.now())
+        if self.runner.mode in ("streaming", "reconnecting"):
+            if self._last_counts is None:
+                self._last_counts = self._counts(now)
+                self._next_sample = now + metrics.RAW_INTERVAL
+            elif now >= self._next_sample:
+                self._next_sample = now + metrics.RAW_INTERVAL
+                self._sample(now)
+        else:
+            self._last_counts = None
+        if now >= self._next_downsample:
+            self._next_downsample = now + metrics.DOWNSAMPLE_EVERY
+            metrics.downsample(self.store, self.name)
+
+    def _counts(self, now: float) -> tuple[float, int, int, int, int]:
+        r = self.runner
+        return (now, r.applied_rows, r.applied_events, r.applied_bytes, r.bytes_read())
+
+    def _sample(self, now: float) -> None:
+        assert self._last_counts is not None
+        current = self._counts(now)
+        t0, rows0, events0, applied0, read0 = self._last_counts
+        self._last_counts = current
+        seconds = max(1e-6, now - t0)
+        rows, events, applied, read = (max(0, a - b) for a, b in zip(current[1:], (rows0, events0, applied0, read0), strict=True))
+        runner = self.runner
+        streaming = runner.mode == "streaming"
+        delay = runner.current_delay()
+        if applied:
+            rate = applied / seconds
+            self._apply_rate = rate if self._apply_rate is None else 0.5 * self._apply_rate + 0.5 * rate
+        rto = None
+        position = runner.position
+        if streaming and position is not None:
+            backlog = None
+            if self._binlogs is not None and now - self._binlogs[0] < 3 * PROBE_EVERY:
+                backlog = metrics.backlog_bytes(self._binlogs[1], position.file, position.pos)
+            rto = metrics.estimate_rto(backlog, self._apply_rate, runner._caught_up)
+        sample = metrics.MetricSample(
+            time=datetime.now(),
+            delay_seconds=None if delay is None else round(delay, 2),
+            rto_seconds=None if rto is None else round(rto, 2),
+            rows_per_second=rows / seconds if streaming else 0.0,
+            events_per_second=events / seconds if streaming else 0.0,
+            bytes_per_second=read / seconds if streaming else 0.0,
+        )
+        metrics.record_sample(self.store, self.name, sample)
+        if not streaming and delay is not None:
+            # nobody applies: the delay shown everywhere grows with the clock
+            self.store.update_task(self.name, delay_seconds=round(delay, 1), events_per_second=0.0)
+
+    # -- probe --------------------------------------------------------------------------------------
+    def _probe(self) -> None:
+        spec = self.runner.svc.spec_with_passwords(self.name)
+        changed = False
+        for side, endpoint in (("source", spec.source), ("target", spec.target)):
+            try:
+                conn = self._conn(side, endpoint)
+                if side == "source":
+                    self.runner._clock_offset = _offset(conn)
+                else:
+                    conn.ping(reconnect=False)
+            except Exception as exc:  # noqa: BLE001 - any failure means: not usable right now
+                self._drop(side)
+                if f"{side}_unreachable_since" not in self._facts:
+                    since = self._last_ok.get(side, datetime.now())
+                    self._facts[f"{side}_unreachable_since"] = since.isoformat(timespec="seconds")
+                    changed = True
+                error = _describe(exc)
+                if self._facts.get(f"{side}_error") != error:
+                    self._facts[f"{side}_error"] = error
+                    changed = True
+                continue
+            self._last_ok[side] = datetime.now()
+            if self._facts.pop(f"{side}_unreachable_since", None) is not None:
+                changed = True
+            self._facts.pop(f"{side}_error", None)
+        if changed:
+            self.store.merge_extra(self.name, health=dict(self._facts))
+        if "source" in self._conns:
+            try:
+                self._read_binlogs(self._conns["source"])
+            except pymysql.err.MySQLError as exc:
+                from engine.apply import connection_lost
+
+                if connection_lost(exc):
+                    self._drop("source")  # the next probe says whether the server is gone
+                elif "binlogs" not in self._failed:  # no privilege, binary logging off: no RTO, no retention check
+                    self._failed.add("binlogs")
+                    self.runner.log("warning", "monitor", f"cannot read the binlog list of the service database: {_describe(exc)}")
+
+    def _conn(self, side: str, endpoint):
+        conn = self._conns.get(side)
+        if conn is None:
+            from engine.connect import connect
+
+            conn = connect(endpoint, connect_timeout=PROBE_TIMEOUT, read_timeout=PROBE_TIMEOUT)
+            self._conns[side] = conn
+        return conn
+
+    def _drop(self, side: str) -> None:
+        conn = self._conns.pop(side, None)
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # already broken
+                pass
+
+    def _read_binlogs(self, conn) -> None:
+        from engine.connect import variables
+
+        with conn.cursor() as cur:
+            cur.execute("SHOW BINARY LOGS")
+            logs = [(_text(r[0]), int(r[1])) for r in cur.fetchall()]
+        self._binlogs = (time.monotonic(), logs)
+        now = time.monotonic()
+        if now < self._next_binlog or not logs:
+            return
+        self._next_binlog = now + BINLOG_CHECK_EVERY
+        position = self.runner.position
+        file = position.file if position is not None else self.store.get_task(self.name).checkpoint.binlog_file
+        if not file:
+            return
+        v = variables(conn, "binlog_expire_logs_seconds", "expire_logs_days")
+        retention = float(v["binlog_expire_logs_seconds"] or 0) or float(v["expire_logs_days"] or 0) * 86400
+        names = [n for n, _ in logs]
+        gone = file not in names and position_key(BinlogPosition(file, 0)) < position_key(BinlogPosition(names[0], 0))
+        self._facts["binlog"] = {
+            "checked_at": datetime.now().isoformat(timespec="seconds"),
+            "checkpoint_file": file,
+            "oldest": names[0],
+            "current": names[-1],
+            "retention_seconds": retention,
+            "gone": gone,
+        }
+        self.store.merge_extra(self.name, health=dict(self._facts))
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes | bytearray) else str(value)
 
 
 def copy_summary(p: CopyProgress) -> dict:

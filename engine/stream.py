@@ -203,6 +203,8 @@ def _one_then(pkt: object, read: Callable[..., object]) -> Callable[..., object]
 class _FastStream(BinLogStreamReader):
     """BinLogStreamReader whose frequent events take the fast path above."""
 
+    bytes_read = 0  # binlog bytes received (monitoring: one addition per packet)
+
     def fetchone(self):  # type: ignore[override]
         while True:
             if not self._BinLogStreamReader__connected_stream:  # type: ignore[attr-defined]
@@ -222,6 +224,7 @@ class _FastStream(BinLogStreamReader):
             if not pkt.is_ok_packet():
                 continue
             data = pkt.get_all_data()
+            self.bytes_read += len(data)
             etype = data[5]
             if etype in FAST_TYPES:
                 event, log_pos = parse_fast(data, self._BinLogStreamReader__use_checksum)  # type: ignore[attr-defined]
@@ -264,6 +267,12 @@ class BinlogReader:
         self.databases = databases
         self.stop = stop
         self.stream: BinLogStreamReader | None = None
+        self._closed_bytes = 0  # read by streams already closed
+
+    @property
+    def bytes_read(self) -> int:
+        stream = self.stream
+        return self._closed_bytes + (getattr(stream, "bytes_read", 0) if stream is not None else 0)
 
     def wants_schema(self, schema: str) -> bool:
         if not schema:
@@ -312,6 +321,7 @@ class BinlogReader:
 
     def close(self) -> None:
         if self.stream is not None:
+            self._closed_bytes += getattr(self.stream, "bytes_read", 0)
             try:
                 self.stream.close()
             except Exception:  # closing a dead socket must not hide the real error

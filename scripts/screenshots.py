@@ -1,15 +1,23 @@
 """Render the main window, its context menu and dialogs offscreen into docs/screenshots/*.png.
 
-No servers are needed: a temporary DRS home gets tasks whose statuses and progress are set in the store.
-Usage: python scripts/screenshots.py [--out docs/screenshots]
+No servers are needed: a temporary DRS home gets tasks whose statuses and progress are set in the store,
+and an hour of monitoring samples recorded through engine.metrics. With --local-servers the Monitoring and
+DR log tabs (details-monitoring.png, details-log.png) show a real task instead: two private MariaDB
+servers, `drs run` replicating while a load generator writes to the service database.
+Usage: python scripts/screenshots.py [--out docs/screenshots] [--local-servers [--run-seconds 150]]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import signal
+import subprocess
 import sys
 import tempfile
+import threading
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -31,6 +39,8 @@ from drs_desktop.dialogs import (  # noqa: E402
     TaskDetailsDialog,
 )
 from drs_desktop.main_window import MainWindow  # noqa: E402
+from drs_desktop.taskman import TaskManager  # noqa: E402
+from engine.metrics import MetricSample, record_sample  # noqa: E402
 from engine.spec import parse_spec  # noqa: E402
 from engine.status import Status  # noqa: E402
 from engine.store import Checkpoint  # noqa: E402
@@ -113,6 +123,27 @@ def populate(svc: TaskService) -> None:
             )
 
 
+def record_history(svc: TaskService, name: str, minutes: int = 60) -> None:
+    """An hour of samples every 5 s as the runner records them: a daily-work write load with a burst
+    (a batch job) that the DR side falls behind on for a few minutes, then catches up."""
+    now = datetime.now()
+    steps = minutes * 12
+    for i in range(steps):
+        t = now - timedelta(seconds=5 * (steps - i))
+        load = 1.0 + 0.35 * math.sin(i / 55) + 0.1 * math.sin(i / 7)
+        burst = 1.0 if 380 <= i < 430 else 0.0
+        behind = max(0.0, min(i - 380, 470 - i)) if 380 <= i < 470 else 0.0
+        rows = 1800 * load + 5200 * burst
+        record_sample(svc.store, name, MetricSample(
+            time=t,
+            delay_seconds=round(0.6 + 0.3 * load + behind * 2.4, 2),
+            rto_seconds=round(0.4 + behind * 1.1, 2),
+            rows_per_second=rows,
+            events_per_second=rows / 12,
+            bytes_per_second=rows * 310,
+        ))  # fmt: skip
+
+
 def wait_until(app: QApplication, condition, ms: int = 10_000) -> None:
     timer = QElapsedTimer()
     timer.start()
@@ -127,9 +158,115 @@ def save(widget: QWidget, path: Path) -> None:
     print(f"wrote {path}")
 
 
+def shoot_monitoring_and_log(
+    app: QApplication, svc: TaskService, name: str, out: Path, *, zoom_to_data: bool = False, search: str = ""
+) -> None:
+    """details-monitoring.png and details-log.png of one task, read from its store as the app does."""
+    taskman = TaskManager()
+    details = TaskDetailsDialog(svc.store.get_task(name), store=svc.store, taskman=taskman)
+    details.resize(1000, 680)
+    details.show()
+    monitoring = details.monitoring_tab
+    details.show_tab(monitoring)
+    wait_until(app, lambda: bool(monitoring.samples), 30_000)
+    monitoring.poll_timer.stop()  # the picture must not move while it is taken
+    if zoom_to_data:
+        # A short real run is a sliver of the hour: zoom in on it as a user would with the mouse wheel.
+        first, last = monitoring.samples[0].time.timestamp(), monitoring.samples[-1].time.timestamp()
+        monitoring.plots["delay"].setXRange(first - 5, last + 5, padding=0)
+    app.processEvents()
+    save(details, out / "details-monitoring.png")
+    details.show_tab(details.log_tab)
+    wait_until(app, lambda: details.log_model.rowCount() > 0, 30_000)
+    if search:
+        details.log_tab.search_edit.setText(search)
+    app.processEvents()
+    taskman.wait_idle()
+    app.processEvents()
+    save(details, out / "details-log.png")
+    details.close()
+    taskman.wait_idle()
+
+
+def real_run(app: QApplication, out: Path, run_seconds: int) -> None:
+    """A real task on two private servers: `drs run` for run_seconds under a varying write load."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from bench.servers import REPL_PASSWORD, REPL_USER, bench_servers
+
+    with bench_servers() as servers, tempfile.TemporaryDirectory(prefix="drs-screens-real-") as tmp:
+        src = servers.source
+        src.sql(
+            "CREATE DATABASE shop",
+            "CREATE TABLE shop.orders (id INT PRIMARY KEY, customer VARCHAR(40), total DECIMAL(10,2), note TEXT)",
+            "INSERT INTO shop.orders SELECT seq, CONCAT('customer ', seq), seq * 1.5, REPEAT('x', 200) "
+            "FROM shop.seq_1_to_50000",
+            "CREATE TABLE shop.audit_trail (at DATETIME, what TEXT)",  # no primary key: the DR log warns
+        )
+        home = Path(tmp) / "home"
+        svc = TaskService(home)
+        endpoint = {"user": REPL_USER, "password": REPL_PASSWORD, "tls": "off", "host": "127.0.0.1"}
+        svc.create(parse_spec({
+            "name": "orders-dr", "description": "Orders, DR copy in the second data centre",
+            "relationship": "standby", "network": "vpn",
+            "source": {**endpoint, "port": src.port}, "target": {**endpoint, "port": servers.target.port},
+            "databases": ["shop"], "start": "now", "tags": {"env": "prod"},
+        }))  # fmt: skip
+        env = {**os.environ, "DRS_SECRET_BACKEND": "file"}
+        runner = subprocess.Popen(
+            [sys.executable, "-m", "engine.cli", "--home", str(home), "run", "orders-dr", "--quiet"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        stop = threading.Event()
+
+        def load() -> None:
+            # Writes in waves (and a burst) so the throughput and delay charts have something to show.
+            conn = src.root("shop")
+            next_id, started = 100_000, time.monotonic()
+            with conn.cursor() as cur:
+                while not stop.is_set():
+                    elapsed = time.monotonic() - started
+                    batch = int(40 + 35 * math.sin(elapsed / 12) + (400 if 0.55 < elapsed / run_seconds < 0.65 else 0))
+                    values = ", ".join(f"({next_id + k}, 'customer {k}', {k}.5, 'new')" for k in range(batch))
+                    cur.execute(f"INSERT INTO orders (id, customer, total, note) VALUES {values}")
+                    cur.execute(f"UPDATE orders SET total = total + 1 WHERE id BETWEEN {next_id % 50000} AND "
+                                f"{next_id % 50000 + batch}")  # fmt: skip
+                    cur.execute("INSERT INTO audit_trail VALUES (NOW(), 'batch')")
+                    next_id += batch
+                    stop.wait(0.1)
+            conn.close()
+
+        writer = threading.Thread(target=load, daemon=True)
+        writer.start()
+        started = time.monotonic()
+        deadline = started + run_seconds
+        events = [  # (fraction of the run, what happens): a schema change, then a DR server outage
+            (0.25, lambda: src.sql("ALTER TABLE shop.orders ADD COLUMN channel VARCHAR(16) DEFAULT 'web'",
+                                   "CREATE INDEX by_customer ON shop.orders (customer)")),
+            (0.7, lambda: servers.target.stop()),
+            (0.8, lambda: servers.target.start(servers.base)),
+        ]  # fmt: skip
+        while time.monotonic() < deadline and runner.poll() is None:
+            while events and time.monotonic() - started >= events[0][0] * run_seconds:
+                events.pop(0)[1]()
+            time.sleep(0.5)
+        stop.set()
+        writer.join()
+        time.sleep(6)  # one more sample after the load
+        runner.send_signal(signal.SIGTERM)
+        _out, err = runner.communicate(timeout=120)
+        if runner.returncode not in (0, -signal.SIGTERM):
+            print(f"drs run ended with {runner.returncode}: {err[-2000:]}", file=sys.stderr)
+        print(f"real run: {len(svc.store.logs('orders-dr'))} log entries")
+        shoot_monitoring_and_log(app, svc, "orders-dr", out, zoom_to_data=True)
+        svc.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "docs" / "screenshots"))
+    parser.add_argument("--local-servers", action="store_true",
+                        help="show a real task run on two private MariaDB servers in the Monitoring and DR log tabs")  # fmt: skip
+    parser.add_argument("--run-seconds", type=int, default=150, help="how long the real task runs (--local-servers)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -137,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="drs-screens-") as tmp:
         svc = TaskService(Path(tmp) / "home")
         populate(svc)
+        record_history(svc, "orders-dr")
         window = MainWindow(svc, autostart=False, refresh_ms=60_000)
         window.resize(1360, 440)
         window.show()
@@ -167,14 +305,14 @@ def main(argv: list[str] | None = None) -> int:
 
         record = svc.store.get_task("reports-dr")
         details = TaskDetailsDialog(record, window)
-        details.set_logs(svc.store.logs("reports-dr"))
         details.show()
         app.processEvents()
         save(details, out / "details.png")
-        details.tabs.setCurrentIndex(2)
-        app.processEvents()
-        save(details, out / "details-log.png")
         details.close()
+        if args.local_servers:
+            real_run(app, out, args.run_seconds)
+        else:
+            shoot_monitoring_and_log(app, svc, "orders-dr", out)
 
         copying = TaskDetailsDialog(svc.store.get_task("billing-dr"), window)
         copying.tabs.setCurrentIndex(1)
