@@ -41,6 +41,7 @@ RECHECKS = 5  # rounds for a difference that might be a change still in flight
 DR_WAIT_SECONDS = 30.0  # how long a recheck waits for the DR side to pass the source position
 DETAIL_ROWS = 200  # rows per table whose differing columns are spelled out (all keys are listed)
 MAX_DIFFERENCES_PER_TABLE = 10_000
+NARROW_KEYS = 100  # keys per slice when a mismatched chunk is narrowed before its rows are listed
 VALUE_PREVIEW = 60
 
 
@@ -396,13 +397,13 @@ class Comparer:
             self._tick(name)
 
     def _recheck(self, read_src: Callable[[], Any], read_dr: Callable[[], Any]) -> tuple[Any, Any, bool]:
-        """A difference is real when two rounds in a row saw it, each with the source unchanged across the
-        DR read (see _rows_of_chunk). Returns (source, dr, settled)."""
+        """A difference is real when the source stood still during a round, or two rounds in a row saw
+        it with the source unchanged across the DR read (see _rows_of_chunk). Returns (source, dr, settled)."""
         seen = None
         src = dr = None
         for _ in range(RECHECKS):
-            before, dr, src = self._read_round(read_src, read_dr)
-            if src == dr:
+            before, dr, src, still_source = self._read_round(read_src, read_dr)
+            if src == dr or still_source:
                 return src, dr, True
             if before == src and seen == (src, dr):
                 return src, dr, True
@@ -454,6 +455,14 @@ class Comparer:
             return plan
         stored = [col for col in columns if not col.generated]
         plan.columns = tuple(stored)
+        plan.nullable = tuple(
+            r[0]
+            for r in self.src.rows(
+                "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s "
+                "AND IS_NULLABLE = 'YES'",
+                (db, t),
+            )
+        )
         if not key:
             buckets = 1
             est = self._estimate_rows(db, t)
@@ -465,6 +474,7 @@ class Comparer:
         key_cols = [next(c for c in columns if c.name == k) for k in key]
         plan.key_columns = tuple(key_cols)
         if len(key) == 1 and key_cols[0].data_type in INT_TYPES:
+            plan.int_key = True
             lo, hi = self.src.rows(f"SELECT MIN({quote_ident(key[0])}), MAX({quote_ident(key[0])}) FROM {qualified(db, t)}")[0]
             dlo, dhi = self.dr.rows(f"SELECT MIN({quote_ident(key[0])}), MAX({quote_ident(key[0])}) FROM {qualified(db, t)}")[0]
             ends = [int(v) for v in (lo, hi, dlo, dhi) if v is not None]
@@ -543,17 +553,16 @@ class Comparer:
                 fs.cancel()
                 fd.cancel()
         found: list[Difference] = []
-        for chunk in mismatched:
-            found.extend(self._rows_of_chunk(plan, chunk, report))
-            if self.cancel.is_set():
-                raise CompareCancelled("compare cancelled")
+        # mismatched chunks are drilled into side by side (the connection pools bound the load)
+        with ThreadPoolExecutor(self.parallel, thread_name_prefix="compare-drill") as drills:
+            for part in drills.map(lambda c: self._rows_of_chunk(plan, c, report), mismatched):
+                found.extend(part)
+                if self.cancel.is_set():
+                    raise CompareCancelled("compare cancelled")
         if len(found) > MAX_DIFFERENCES_PER_TABLE:
             report.notes.append(f"{name}: {len(found)} differences; the first {MAX_DIFFERENCES_PER_TABLE} are listed")
             found = found[:MAX_DIFFERENCES_PER_TABLE]
         report.differences.extend(found)
-        if mismatched and found:  # counts as the servers hold them now, for the table summary
-            src_rows = int(self.src.rows(f"SELECT COUNT(*) FROM {qualified(plan.db, plan.name)}")[0][0])
-            dr_rows = int(self.dr.rows(f"SELECT COUNT(*) FROM {qualified(plan.db, plan.name)}")[0][0])
         return TableResult(name, src_rows, dr_rows, chunks=len(plan.chunks), differences=len(found),
                            status="inconsistent" if found else "consistent",
                            note="" if plan.key else "no primary key: compared as a multiset of whole rows")  # fmt: skip
@@ -561,26 +570,29 @@ class Comparer:
     def _rows_of_chunk(self, plan: _TablePlan, chunk: _Chunk, report: CompareReport) -> list[Difference]:
         """Split a mismatched chunk down to rows, rechecking what may still be in flight.
 
-        A row counts as different only when two rounds in a row saw the same difference, each with the
-        source row unchanged across the DR read: a row born and gone between two source reads (seen
-        only on the DR side, still applying) then never passes for a difference.
+        A row counts as different when the source did not move at all during a round (its binlog
+        position unchanged), or when two rounds in a row saw the same difference with the source row
+        unchanged across the DR read: a row born and gone between two source reads (seen only on the
+        DR side, still applying) then never passes for a difference.
         """
         name = f"{plan.db}.{plan.name}"
-        sql = plan.row_hash_sql(chunk)
+        sql = plan.row_hash_sql(chunk, where=self._narrow(plan, chunk))
         confirmed: dict[str, tuple[Any, Any]] = {}
         seen: dict[str, tuple[Any, Any]] = {}
         pending: set[str] | None = None
         for _ in range(RECHECKS):
             if pending is not None and plan.key and len(pending) <= 1000:
                 sql = plan.row_hash_sql(chunk, keys=sorted(pending))
-            before, dr, after = self._read_round(lambda q=sql: _hash_map(self.src.rows(q)), lambda q=sql: _hash_map(self.dr.rows(q)))
+            before, dr, after, still_source = self._read_round(
+                lambda q=sql: _hash_map(self.src.rows(q)), lambda q=sql: _hash_map(self.dr.rows(q))
+            )
             keys = (set(after) | set(dr) | set(before)) if pending is None else pending
             still: set[str] = set()
             for k in keys:
                 if after.get(k) == dr.get(k):
                     continue
                 observed = (after.get(k), dr.get(k))
-                if before.get(k) == after.get(k) and seen.get(k) == observed:
+                if still_source or (before.get(k) == after.get(k) and seen.get(k) == observed):
                     confirmed[k] = observed
                     continue
                 seen[k] = observed if before.get(k) == after.get(k) else (None, "in flux")
@@ -592,12 +604,30 @@ class Comparer:
             report.unverified.extend(f"{name} {k}" for k in sorted(pending or ()))
         return self._describe_rows(plan, confirmed)
 
-    def _read_round(self, read_src: Callable[[], Any], read_dr: Callable[[], Any]) -> tuple[Any, Any, Any]:
-        """Source, then DR once it has passed the source's position, then source again."""
+    def _narrow(self, plan: _TablePlan, chunk: _Chunk) -> str | None:
+        """For integer keys: checksum ~100-key slices of the chunk on both sides at once and keep only
+        the slices that differ, so rows are listed for a few hundred keys, not the whole chunk."""
+        if not plan.int_key or chunk.bucket is not None:
+            return None
+        width = max(1, min(NARROW_KEYS, self.chunk_rows // 10))
+        sql = plan.narrow_sql(chunk, width)
+        fs, fd = self._pool.submit(self.src.rows, sql), self._pool.submit(self.dr.rows, sql)
+        a = {int(r[0]): r[1:] for r in fs.result()}
+        d = {int(r[0]): r[1:] for r in fd.result()}
+        slices = sorted(g for g in set(a) | set(d) if a.get(g) != d.get(g))
+        if not slices or len(slices) > 50:
+            return None  # nothing left (in flight) or spread wide: list the whole chunk
+        return plan.slices_where(chunk, slices, width)
+
+    def _read_round(self, read_src: Callable[[], Any], read_dr: Callable[[], Any]) -> tuple[Any, Any, Any, bool]:
+        """Source, then DR once it has passed the source's position, then source again; and whether the
+        source's binlog stayed put meanwhile (then nothing changed there and what differs, differs)."""
+        start = self.source_position()
         before = read_src()
-        self.wait_dr_past(self.source_position())
+        self.wait_dr_past(start)
         dr = read_dr()
-        return before, dr, read_src()
+        after = read_src()
+        return before, dr, after, self.source_position() == start
 
     def _describe_rows(self, plan: _TablePlan, confirmed: dict[str, tuple[Any, Any]]) -> list[Difference]:
         name = f"{plan.db}.{plan.name}"
@@ -660,7 +690,7 @@ class Comparer:
             report.status = "cancelled"
         finally:
             report.finished_at = datetime.now()
-        report.differences.sort(key=lambda d: (d.table, KINDS.index(d.kind), _sort_key(json.dumps(d.key))))
+        report.differences.sort(key=lambda d: (d.table, KINDS.index(d.kind), _key_order(d.key)))
         return report
 
 
@@ -683,6 +713,8 @@ class _TablePlan:
     chunks: list[_Chunk] = field(default_factory=list)
     mismatch: str = ""
     buckets: int = 1
+    nullable: tuple[str, ...] = ()
+    int_key: bool = False  # one integer key column: a chunk narrows by key arithmetic
 
     @property
     def table_sql(self) -> str:
@@ -695,8 +727,9 @@ class _TablePlan:
     def _fast_expr(self) -> str:
         """The first pass's row hash input: the values joined by 0x23, cheap for the servers.
 
-        CONCAT_WS skips NULLs, so a NULL and an empty string differ by one separator; FLOAT goes
-        through DOUBLE (its text form keeps only 6 digits). Row-level checks use the exact form.
+        CONCAT_WS skips NULLs, so a NULL and an empty string differ by one separator, and with two
+        nullable columns or more a bitmap says which are NULL; FLOAT goes through DOUBLE (its text form
+        keeps only 6 digits). Row-level checks use the exact form.
         """
         parts = []
         for c in self.columns:
@@ -709,6 +742,9 @@ class _TablePlan:
                 parts.append(f"{q}+0")
             else:
                 parts.append(q)
+        nullable = [c for c in self.columns if c.name in self.nullable]
+        if len(nullable) >= 2:  # which one is NULL: (1, NULL, 'x') must not hash as (1, 'x', NULL)
+            parts.append("CONCAT(" + ",".join(f"ISNULL({quote_ident(c.name)})" for c in nullable) + ")")
         return "CONCAT_WS(0x23," + ",".join(parts) + ")"
 
     def _exact_expr(self) -> str:
@@ -743,20 +779,39 @@ class _TablePlan:
                 f"SELECT COUNT(*), COALESCE(SUM(CRC32({self._exact_expr()})), 0), "
                 f"COALESCE(SUM(CRC32(CONCAT({self._exact_expr()}, '#'))), 0) FROM {self.table_sql} WHERE {self.where(chunk)}"
             )
+        # SUM, not BIT_XOR: CRC32 is linear over XOR, so two rows swapping equal-length values would
+        # cancel out in an XOR; in a sum they only do for one pattern in 2^(bits flipped)
         return (
-            f"SELECT COUNT(*), COALESCE(SUM(CRC32({self._fast_expr()})), 0), "
-            f"COALESCE(BIT_XOR(CRC32({self._fast_expr()})), 0) FROM {self.table_sql} WHERE {self.where(chunk)}"
+            f"SELECT COUNT(*), COALESCE(SUM(CRC32({self._fast_expr()})), 0) "
+            f"FROM {self.table_sql} WHERE {self.where(chunk)}"
         )
 
-    def row_hash_sql(self, chunk: _Chunk, keys: Sequence[str] | None = None) -> str:
+    def narrow_sql(self, chunk: _Chunk, width: int) -> str:
+        """Checksums of `width`-key slices of one chunk (integer keys): which slices hold the difference."""
+        k = quote_ident(self.key[0])
+        return (
+            f"SELECT FLOOR({k} / {width}) AS g, COUNT(*), SUM(CRC32({self._fast_expr()})) "
+            f"FROM {self.table_sql} WHERE {self.where(chunk)} GROUP BY g"
+        )
+
+    def slices_where(self, chunk: _Chunk, slices: Sequence[int], width: int) -> str:
+        k = quote_ident(self.key[0])
+        ranges = " OR ".join(f"{k} BETWEEN {g * width} AND {g * width + width - 1}" for g in slices)
+        return f"({self.where(chunk)}) AND ({ranges or '0'})"
+
+    def row_hash_sql(self, chunk: _Chunk, keys: Sequence[str] | None = None, where: str | None = None) -> str:
         if not self.key:
             # keyless: the row itself (as literals) is its identity; count its copies
             return (
                 f"SELECT {self._exact_expr()} AS r, COUNT(*) FROM {self.table_sql} WHERE {self.where(chunk)} "
                 "GROUP BY r"
             )
-        where = self.where(chunk) if keys is None else " OR ".join(self.key_where(k) for k in keys) or "0"
-        return f"SELECT {self._key_literal_expr()}, MD5({self._exact_expr()}) FROM {self.table_sql} WHERE {where}"
+        if keys is not None:
+            where = " OR ".join(self.key_where(k) for k in keys) or "0"
+        return (
+            f"SELECT {self._key_literal_expr()}, MD5({self._exact_expr()}) FROM {self.table_sql} "
+            f"WHERE {where or self.where(chunk)}"
+        )
 
     def key_where(self, key_literal: str) -> str:
         values = key_literal.split("\x01")
@@ -841,6 +896,13 @@ def _preview(value: str | None) -> str:
 
 def _preview_row(row_literal: str) -> str:
     return ", ".join(_preview(v) for v in _split_literals(row_literal))
+
+
+def _key_order(key: list[Any] | None) -> tuple:
+    """Numbers as numbers, before text: [2] before [1000006]."""
+    if key is None:
+        return ()
+    return tuple((0, v, "") if isinstance(v, int | float) else (1, 0, str(v)) for v in key)
 
 
 def _sort_key(key_literal: str) -> tuple:

@@ -102,6 +102,7 @@ def test_each_value_difference_is_reported_exactly_and_fix_sql_repairs_it(pair, 
         "DELETE FROM shop.orders WHERE id = 17",
         "INSERT INTO shop.orders VALUES (99999, 'intruder', 1.00, NULL)",
         "UPDATE shop.orders SET amount = 42.43 WHERE id = 42",
+        "UPDATE shop.orders SET amount = NULL, note = '100.00' WHERE id = 100",  # the NULL moved to the next column
         "UPDATE shop.lines SET qty = 7 WHERE order_id = 5 AND sku = 'sku-1'",
         f"DELETE FROM `{ODD}`.`{ODD_T}` WHERE `the \"col\"` = 1 LIMIT 1",  # a lost duplicate (no key)
         "DELETE FROM shop.audit WHERE n = 5 LIMIT 1",  # one of two copies lost
@@ -122,6 +123,7 @@ def test_each_value_difference_is_reported_exactly_and_fix_sql_repairs_it(pair, 
         ("shop.orders", "missing", "[17]"),
         ("shop.orders", "extra", "[99999]"),
         ("shop.orders", "different", "[42]"),
+        ("shop.orders", "different", "[100]"),
         ("shop.lines", "different", json.dumps([5, "sku-1"])),
         (f"{ODD_DB}.{ODD_TABLE}", "missing", "null"),
     }
@@ -143,7 +145,7 @@ def test_each_value_difference_is_reported_exactly_and_fix_sql_repairs_it(pair, 
     assert runs[-1]["kind"] == "values" and runs[-1]["summary"]["consistent"] is False
     assert drs(home, "compare", "cmp-task", "--run", str(data["run_id"]), "--apply-fix").returncode == 2  # no --yes
     applied = drs(home, "compare", "cmp-task", "--run", str(data["run_id"]), "--apply-fix", "--yes", "--json")
-    assert applied.returncode == 3 and "17 fix statement(s) applied" in applied.stderr
+    assert applied.returncode == 3 and "18 fix statement(s) applied" in applied.stderr
     result, data = run_cli(home, "--level", "values", "--json")
     assert result.returncode == 0 and data["consistent"] is True, data["differences"]
 
