@@ -859,6 +859,18 @@ def kept_analysis(out: Path) -> str:
     return text.split(ANALYSIS_START, 1)[1].split(ANALYSIS_END, 1)[0].strip()
 
 
+def kept_compare_section(out: Path) -> str:
+    """bench/compare_bench.py's section of an earlier report (its own run and command), carried over."""
+    from compare_bench import SECTION_END, SECTION_START
+
+    if not out.exists():
+        return ""
+    text = out.read_text()
+    if SECTION_START not in text or SECTION_END not in text:
+        return ""
+    return "\n" + SECTION_START + text.split(SECTION_START, 1)[1].split(SECTION_END, 1)[0] + SECTION_END + "\n"
+
+
 def targets(copy: dict, catch: dict, stream: dict) -> str:
     drs = [c for c in copy["contenders"] if "peak_rss_mb" in c]
     peak = max(c["peak_rss_mb"] for c in drs)
@@ -916,7 +928,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if Path(args.out).is_absolute() else ROOT / args.out
     report = render(command.strip(), machine, copy, catch, stream, total, kept_analysis(out))
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(report)
+    out.write_text(report + kept_compare_section(out))
     if args.json:
         Path(args.json).write_text(
             json.dumps(

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import shiboken6
 from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QFont, QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
@@ -440,16 +439,7 @@ class CompareTab(QWidget):
     def _run(self, fn: Callable[[], Any], on_done: Callable[[Any], None], on_error: Callable[[BaseException], None]) -> None:
         """Run off the GUI thread; the callbacks are skipped once this tab is gone (dialog closed)."""
         assert self.taskman is not None
-
-        def done(result: Any) -> None:
-            if shiboken6.isValid(self):
-                on_done(result)
-
-        def failed(exc: BaseException) -> None:
-            if shiboken6.isValid(self):
-                on_error(exc)
-
-        self.taskman.run(fn, done, failed)
+        self.taskman.run_for(self, fn, on_done, on_error)
 
     def start(self) -> None:
         if self._busy or self.start_blocked_reason():

@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import shiboken6
 from PySide6.QtCore import (
     QModelIndex,
     QObject,
@@ -280,16 +279,7 @@ class DrLogTab(QWidget):
     def _run(self, fn: Callable[[], Any], on_done: Callable[[Any], None], on_error: Callable[[BaseException], None]) -> None:
         """Run off the GUI thread; the callbacks are skipped once this tab is gone (dialog closed)."""
         assert self.taskman is not None
-
-        def done(result: Any) -> None:
-            if shiboken6.isValid(self):
-                on_done(result)
-
-        def failed(exc: BaseException) -> None:
-            if shiboken6.isValid(self):
-                on_error(exc)
-
-        self.taskman.run(fn, done, failed)
+        self.taskman.run_for(self, fn, on_done, on_error)
 
     def reload(self) -> None:
         """Load the newest entries matching the filters from the store (off the GUI thread)."""

@@ -201,16 +201,7 @@ class MonitoringTab(QWidget):
     # -- data ------------------------------------------------------------------------------------
     def _run(self, fn: Callable[[], Any], on_done: Callable[[Any], None], on_error: Callable[[BaseException], None]) -> None:
         assert self.taskman is not None
-
-        def done(result: Any) -> None:
-            if shiboken6.isValid(self):
-                on_done(result)
-
-        def failed(exc: BaseException) -> None:
-            if shiboken6.isValid(self):
-                on_error(exc)
-
-        self.taskman.run(fn, done, failed)
+        self.taskman.run_for(self, fn, on_done, on_error)
 
     def reload(self, new_range: bool = False) -> None:
         """Read the samples of the selected range off the GUI thread, then redraw."""

@@ -10,6 +10,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 
@@ -67,6 +68,26 @@ class TaskManager(QObject):
         relay.done.connect(finish_ok)
         relay.failed.connect(finish_err)
         self.pool.start(_Job(fn, relay))
+
+    def run_for(
+        self,
+        owner: QObject,
+        fn: Callable[[], Any],
+        on_done: Callable[[Any], None],
+        on_error: Callable[[BaseException], None],
+    ) -> None:
+        """As run(), for a widget that may be gone (its dialog closed) when the result comes back:
+        the callbacks are then skipped instead of touching a deleted C++ object."""
+
+        def done(result: Any) -> None:
+            if shiboken6.isValid(owner):
+                on_done(result)
+
+        def failed(exc: BaseException) -> None:
+            if shiboken6.isValid(owner):
+                on_error(exc)
+
+        self.run(fn, done, failed)
 
     def wait_idle(self, msecs: int = 30000) -> bool:
         return self.pool.waitForDone(msecs)
