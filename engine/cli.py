@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable
 from typing import Any
 
 from engine.errors import DrsError
@@ -209,18 +208,47 @@ def cmd_task_metrics(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-# Later modules add subcommands through this hook so the parser stays in one place.
-Registrar = Callable[[argparse._SubParsersAction, argparse._SubParsersAction], None]
-_EXTRA_REGISTRARS: list[str] = [
-    "engine.precheck",  # task check
-    "engine.params",  # task params
-    "engine.runner",  # run
-    "engine.promote",  # promote
-    "engine.compare",  # compare
-]
+def _register_subcommands(top: argparse._SubParsersAction, task_sub: argparse._SubParsersAction, command: str | None) -> None:
+    """The modules that own a command add its parser; only the one asked for is imported, so that
+    `drs task list` or `drs compare` does not pay for the rest of the engine (None: every one)."""
+    if command in (None, "task"):
+        from engine import params, precheck
+
+        precheck.register_cli(top, task_sub)  # task check
+        params.register_cli(top, task_sub)  # task params
+    if command in (None, "run"):
+        from engine import runner
+
+        runner.register_cli(top, task_sub)
+    if command in (None, "promote"):
+        from engine import promote
+
+        promote.register_cli(top, task_sub)
+    if command in (None, "compare"):
+        from engine import compare
+
+        compare.register_cli(top, task_sub)
 
 
-def build_parser() -> ArgumentParser:
+COMMANDS = ("task", "run", "promote", "compare")
+
+
+def _command_of(argv: list[str]) -> str | None:
+    """The top-level command in argv (after --home DIR), or None when there is none or it is unknown."""
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--home":
+            i += 2
+            continue
+        if arg.startswith("-"):
+            i += 1
+            continue
+        return arg if arg in COMMANDS else None
+    return None
+
+
+def build_parser(command: str | None = None) -> ArgumentParser:
     parser = ArgumentParser(prog="drs", description="DRS Desktop: real-time disaster recovery for MySQL-family databases")
     parser.add_argument("--home", metavar="DIR", help="DRS home (task store, secrets); default $DRS_HOME or the per-user data dir")
     top = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
@@ -281,21 +309,13 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_task_logs)
 
-    import importlib
-
-    for module_name in _EXTRA_REGISTRARS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        module.register_cli(top, task_sub)
+    _register_subcommands(top, task_sub, command)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(_command_of(argv))
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
