@@ -530,7 +530,13 @@ class Comparer:
             sql = plan.checksum_sql(chunk)
             futures.append((chunk, self._pool.submit(self.src.rows, sql), self._pool.submit(self.dr.rows, sql)))
         src_rows = dr_rows = 0
-        mismatched: list[_Chunk] = []
+        # a mismatched chunk is drilled into as soon as it is seen, beside the rest of the first pass
+        drills = ThreadPoolExecutor(self.parallel, thread_name_prefix="compare-drill")
+        drilled: list[Future] = []
+
+        def drill(chunk: _Chunk) -> None:
+            drilled.append(drills.submit(self._rows_of_chunk, plan, chunk, report))
+
         try:
             for chunk, fs, fd in futures:
                 if chunk.bucket == -1:  # keyless: per-bucket (count, sums) from one GROUP BY on each side
@@ -538,27 +544,27 @@ class Comparer:
                     d_b = {r[0]: r[1:] for r in fd.result()}
                     src_rows += sum(int(v[0]) for v in a_b.values())
                     dr_rows += sum(int(v[0]) for v in d_b.values())
-                    mismatched += [_Chunk(bucket=int(b), buckets=chunk.buckets) for b in sorted(set(a_b) | set(d_b), key=int)
-                                   if a_b.get(b) != d_b.get(b)]  # fmt: skip
+                    for b in sorted(set(a_b) | set(d_b), key=int):
+                        if a_b.get(b) != d_b.get(b):
+                            drill(_Chunk(bucket=int(b), buckets=chunk.buckets))
                     self._tick(name)
                     continue
                 a, b = fs.result()[0], fd.result()[0]
                 src_rows += int(a[0])
                 dr_rows += int(b[0])
                 if a != b:
-                    mismatched.append(chunk)
+                    drill(chunk)
                 self._tick(name)
+            found: list[Difference] = []
+            for future in drilled:
+                found.extend(future.result())
+                if self.cancel.is_set():
+                    raise CompareCancelled("compare cancelled")
         finally:
             for _, fs, fd in futures:
                 fs.cancel()
                 fd.cancel()
-        found: list[Difference] = []
-        # mismatched chunks are drilled into side by side (the connection pools bound the load)
-        with ThreadPoolExecutor(self.parallel, thread_name_prefix="compare-drill") as drills:
-            for part in drills.map(lambda c: self._rows_of_chunk(plan, c, report), mismatched):
-                found.extend(part)
-                if self.cancel.is_set():
-                    raise CompareCancelled("compare cancelled")
+            drills.shutdown(wait=True, cancel_futures=True)
         if len(found) > MAX_DIFFERENCES_PER_TABLE:
             report.notes.append(f"{name}: {len(found)} differences; the first {MAX_DIFFERENCES_PER_TABLE} are listed")
             found = found[:MAX_DIFFERENCES_PER_TABLE]
@@ -611,9 +617,10 @@ class Comparer:
             return None
         width = max(1, min(NARROW_KEYS, self.chunk_rows // 10))
         sql = plan.narrow_sql(chunk, width)
-        fs, fd = self._pool.submit(self.src.rows, sql), self._pool.submit(self.dr.rows, sql)
-        a = {int(r[0]): r[1:] for r in fs.result()}
-        d = {int(r[0]): r[1:] for r in fd.result()}
+        with ThreadPoolExecutor(1) as beside:  # not the first pass's pool: it may still be busy
+            fd = beside.submit(self.dr.rows, sql)
+            a = {int(r[0]): r[1:] for r in self.src.rows(sql)}
+            d = {int(r[0]): r[1:] for r in fd.result()}
         slices = sorted(g for g in set(a) | set(d) if a.get(g) != d.get(g))
         if not slices or len(slices) > 50:
             return None  # nothing left (in flight) or spread wide: list the whole chunk
