@@ -17,8 +17,9 @@ from typing import Any
 import shiboken6
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QHideEvent, QPalette, QShowEvent
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
+from engine import health
 from engine.store import Store
 
 from .task_model import format_delay
@@ -106,12 +107,49 @@ class MonitoringTab(QWidget):
         self.range_combo.currentIndexChanged.connect(lambda: self.reload(new_range=True))
         bar.addWidget(self.range_combo)
         layout.addLayout(bar)
+        layout.addLayout(self._build_threshold_bar())
         self.chart_area = QVBoxLayout()
         layout.addLayout(self.chart_area, 1)
 
         self.poll_timer = QTimer(self)
         self.poll_timer.setInterval(poll_ms)
         self.poll_timer.timeout.connect(self.reload)
+
+    # -- the task's delay alarm threshold ----------------------------------------------------------
+    def _build_threshold_bar(self) -> QHBoxLayout:
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("Alarm when the delay is over"))
+        self.threshold_spin = QSpinBox()
+        self.threshold_spin.setAccessibleName("Delay alarm threshold")
+        self.threshold_spin.setRange(1, 7 * 86400)
+        self.threshold_spin.setSuffix(" s")
+        self.threshold_spin.setValue(int(health.DEFAULT_DELAY_THRESHOLD))
+        self.threshold_spin.setToolTip("Health turns alarm over this delay and warning over half of it")
+        bar.addWidget(self.threshold_spin)
+        self.threshold_save = QPushButton("Save")
+        self.threshold_save.setEnabled(self.store is not None)
+        self.threshold_save.clicked.connect(self.save_threshold)
+        bar.addWidget(self.threshold_save)
+        self.threshold_note = QLabel("")
+        bar.addWidget(self.threshold_note, 1)
+        if self.store is not None:
+            store, name = self.store, self.name
+            self._run(lambda: health.delay_threshold(store.get_task(name)),
+                      lambda value: self.threshold_spin.setValue(int(value)), lambda exc: None)  # fmt: skip
+        return bar
+
+    def save_threshold(self) -> None:
+        if self.store is None:
+            return
+        store, name, seconds = self.store, self.name, float(self.threshold_spin.value())
+
+        def saved(_: Any) -> None:
+            self.threshold_note.setText(f"Saved: alarm over {seconds:,.0f} s, warning over {seconds / 2:,.0f} s")
+
+        def failed(exc: BaseException) -> None:
+            self.threshold_note.setText(f"Not saved: {exc}")
+
+        self._run(lambda: health.set_delay_threshold(store, name, seconds), saved, failed)
 
     # -- charts ----------------------------------------------------------------------------------
     def range_seconds(self) -> int:

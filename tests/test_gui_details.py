@@ -409,3 +409,19 @@ def test_details_dialog_opened_from_the_window_reads_its_log_and_gets_live_entri
     qtbot.waitUntil(lambda: "orders-dr" not in window._details, timeout=WAIT_MS)
     window.shutdown()
     window.close()
+
+
+def test_delay_alarm_threshold_is_edited_in_the_monitoring_tab(qtbot, open_details, sampled):
+    from engine.health import delay_threshold, evaluate
+
+    sampled.store.merge_extra("orders-dr", delay_threshold=120.0)
+    dialog = open_details()
+    tab = dialog.monitoring_tab
+    qtbot.waitUntil(lambda: tab.threshold_spin.value() == 120, timeout=WAIT_MS)  # the task's own value
+    tab.threshold_spin.setValue(1)
+    tab.threshold_save.click()
+    qtbot.waitUntil(lambda: "Saved" in tab.threshold_note.text(), timeout=WAIT_MS)
+    record = sampled.store.get_task("orders-dr")
+    assert delay_threshold(record) == 1.0
+    # the task's delay (1 s and growing: nobody runs it) is now measured against 1 s
+    assert any("delay threshold 1 s" in r for r in evaluate(sampled.store, record).reasons)
