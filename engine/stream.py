@@ -232,7 +232,7 @@ class _FastStream(BinLogStreamReader):
                     self.log_pos = log_pos
                 return event
             if etype == TABLE_MAP and int.from_bytes(data[20:26], "little") in self.table_map:
-                # known table id (the cache is dropped on every DDL): nothing to parse
+                # known table id (the cache is dropped on every DDL, rotate and new binlog file): nothing to parse
                 log_pos = _HEADER.unpack_from(data, 1)[4]
                 if log_pos:
                     self.log_pos = log_pos
@@ -247,6 +247,16 @@ class _FastStream(BinLogStreamReader):
             finally:
                 if conn.__dict__.get("_read_packet") is not None:
                     del conn._read_packet
+
+
+class StreamDropped(ConnectionError):
+    """The binlog connection was closed under the reader (pymysql drops its socket on a lost
+    connection; a read after that fails as AttributeError/ValueError): reconnect, it is no bug."""
+
+
+def _socket_gone(stream: BinLogStreamReader) -> bool:
+    conn = getattr(stream, "_stream_connection", None)
+    return conn is None or getattr(conn, "_sock", None) is None or getattr(conn, "_rfile", None) is None
 
 
 class BinlogReader:
@@ -335,7 +345,12 @@ class BinlogReader:
         in_txn = False  # pieces of a big transaction were handed over, its end not seen yet
         try:
             while not self.stop.is_set():
-                event = stream.fetchone()
+                try:
+                    event = stream.fetchone()
+                except (AttributeError, ValueError, struct.error, IndexError) as exc:
+                    if _socket_gone(stream):
+                        raise StreamDropped(f"the binlog connection dropped mid-packet ({type(exc).__name__}: {exc})") from exc
+                    raise  # read on a live socket: a whole packet we failed to parse (a bug)
                 if event is None:
                     continue
                 if isinstance(event, FastRows):
@@ -351,9 +366,14 @@ class BinlogReader:
                         in_txn = True
                         yield self._piece(txn)
                     continue
-                if isinstance(event, TableMapEvent | FormatDescriptionEvent):
+                if isinstance(event, TableMapEvent):
+                    continue
+                if isinstance(event, FormatDescriptionEvent):
+                    # a new binlog file, maybe of a restarted server: table ids start over there
+                    stream.table_map.clear()
                     continue
                 if isinstance(event, RotateEvent):
+                    stream.table_map.clear()
                     current_file = event.next_binlog
                     if not txn.changes:
                         self.position = BinlogPosition(current_file, event.position, self.position.gtid)
