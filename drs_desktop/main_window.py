@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMainWindow,
     QMenu,
+    QMessageBox,
     QSystemTrayIcon,
     QTableView,
     QToolBar,
@@ -63,6 +64,7 @@ TASK_ACTIONS: list[tuple[Action, str, list[Any]]] = [
     (Action.DELETE, "delete", [QKeySequence.StandardKey.Delete]),
     (Action.VIEW, "details", [Qt.Key.Key_Enter, Qt.Key.Key_Return]),
     (Action.COMPARE, "compare", []),
+    (Action.SKIP_EVENT, "resume", []),
 ]
 NO_SELECTION = "Select a task first"
 
@@ -128,6 +130,7 @@ class MainWindow(QMainWindow):
         self._relays: set[_MessageRelay] = set()
         self.last_message = ""
         self.last_alarm_notice = ""  # text of the last "task in alarm" notification (also when no tray exists)
+        self.last_skip_question = ""  # the transaction the last "Skip Failed Event" showed
         self._health_states: dict[str, str] | None = None  # None until the first refresh: the baseline
         self.tray: QSystemTrayIcon | None = None
         self.refresh_count = 0  # refreshes merged so far (tests and the screenshot script wait on it)
@@ -217,6 +220,7 @@ class MainWindow(QMainWindow):
             Action.DELETE: self.delete_task,
             Action.VIEW: self.view_details,
             Action.COMPARE: self.compare_task,
+            Action.SKIP_EVENT: self.skip_failed_event,
         }
         for action, icon, keys in TASK_ACTIONS:
             qaction = QAction(load_icon(icon), ACTION_LABELS[action], self)
@@ -353,7 +357,7 @@ class MainWindow(QMainWindow):
         menu = QMenu(self)
         menu.setObjectName("taskContextMenu")
         menu.setToolTipsVisible(True)
-        for action in (Action.START, Action.PAUSE, Action.RESUME, Action.RETRY):
+        for action in (Action.START, Action.PAUSE, Action.RESUME, Action.RETRY, Action.SKIP_EVENT):
             menu.addAction(self.task_actions[action])
         menu.addSeparator()
         menu.addAction(self.task_actions[Action.MODIFY_CONNECTION])
@@ -708,6 +712,38 @@ class MainWindow(QMainWindow):
         dialog = self._details.get(name)
         if dialog is not None:
             dialog.show_tab(dialog.compare_tab)
+
+    def skip_failed_event(self) -> None:
+        """Show the transaction a failed task stopped before; on the DBA's yes, move the checkpoint past it."""
+        name = self._selected_name(Action.SKIP_EVENT)
+        if name is None:
+            return
+        from engine import skip
+
+        svc = self.service
+
+        def ask(group: Any) -> None:
+            if self._closing:
+                return
+            box = QMessageBox(QMessageBox.Icon.Warning, f"Skip Failed Event — {name}",
+                              "Skip exactly this source transaction? It will NOT be applied to the DR side: "
+                              "do so only after handling it there by hand.", parent=self)  # fmt: skip
+            box.setInformativeText(group.describe())
+            box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel)
+            box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+            self.last_skip_question = group.describe()
+            if self.confirm_skip(box) != QMessageBox.StandardButton.Yes:
+                self._note(f"{name}: nothing skipped")
+                return
+            self._job("skip", name, lambda: skip.skip_event(svc, name, group),
+                      lambda _: self._note(f"{name}: skipped {group.start.file}:{group.start.pos}; Retry to continue"),
+                      title="Skip Failed Event")  # fmt: skip
+
+        self._job("skip", name, lambda: skip.next_event(svc, name), ask, title="Skip Failed Event")
+
+    def confirm_skip(self, box: QMessageBox) -> QMessageBox.StandardButton:
+        """The DBA's answer (tests answer through this)."""
+        return QMessageBox.StandardButton(box.exec())
 
     # -- promote ---------------------------------------------------------------------------------
     def promote_task(self) -> None:

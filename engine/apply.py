@@ -1,11 +1,17 @@
-"""Writes source transactions to the DR database, replay-safe, with the checkpoint in the same commit.
+"""Writes source transactions to the DR database, strictly, with the checkpoint in the same commit.
 
 Row changes arrive as SQL literals (engine.rowdecode). For a table whose only unique key is its
 primary key and that takes part in no foreign key, a run of changes is reduced to its net effect per
-key (one DELETE ... IN and one multi-row upsert): the same final rows, far fewer statements. Other
-tables get their changes one by one, in order. Inserts are upserts and updates/deletes address the
-key, so applying an event twice leaves the same result; tables without any key rely on the
-checkpoint being committed atomically with the data.
+key (one DELETE ... IN and one multi-row INSERT): the same final rows, far fewer statements. Other
+tables get their changes one by one, in order.
+
+Apply is strict, as a native replica (errors 1032/1062): an insert that meets an existing key, an
+update or delete that finds no row (or, where the before-image carries more than the key, a row with
+other values) raises ApplyConflict and the task fails: the DR side has drifted, and writing on would
+hide it. Idempotent writes are not needed: each batch commits with its checkpoint, so a replay after a
+crash starts from exactly the state the batch was first applied to. Tables in a non-transactional
+engine (MyISAM, Aria) are the exception: a rolled-back batch leaves their rows written, so they keep
+the replay-safe upserts and unchecked updates/deletes.
 """
 
 from __future__ import annotations
@@ -14,10 +20,11 @@ import re
 from dataclasses import dataclass
 
 import pymysql
+from pymysql.constants import CLIENT
 
 from engine import checkpoint as cp
 from engine.connect import META_DATABASE, BinlogPosition, connect, quote_ident, server_info, set_read_only
-from engine.errors import ReplicationError
+from engine.errors import ApplyConflict, ReplicationError
 from engine.progress import LogFn
 from engine.schema import event_keyword
 from engine.spec import SYSTEM_DATABASES, Endpoint
@@ -55,6 +62,10 @@ class TableShape:
     writable: tuple[int, ...]  # indexes of columns that are not generated
     key: tuple[int, ...]  # primary key (or first NOT NULL unique key) column indexes; () when none
     net_effect_ok: bool  # only one unique key and no foreign keys: runs can be reduced per key
+    strict: bool = True  # transactional engine: changes are checked (see the module doc)
+    # non-key columns whose before-image value can be compared exactly with `<=>` (no floats, JSON,
+    # geometry); only used when a before-image carries them
+    comparable: tuple[int, ...] = ()
 
     @property
     def quoted(self) -> list[str]:
@@ -129,7 +140,9 @@ class Applier:
     # -- session --------------------------------------------------------------------------------
     def open(self) -> None:
         self.close()
-        self.conn = connect(self.target, autocommit=False)
+        # FOUND_ROWS: an UPDATE's row count is the rows it matched, not the rows it changed, so an
+        # update to identical values still proves that its row exists.
+        self.conn = connect(self.target, autocommit=False, client_flag=CLIENT.FOUND_ROWS)
         with self.conn.cursor() as cur:
             # Keys, not FK checks, decide correctness here; cascades still run as on a replica.
             cur.execute("SET SESSION unique_checks = 1, SESSION innodb_lock_wait_timeout = 120")
@@ -170,7 +183,7 @@ class Applier:
         assert self.conn is not None
         with self.conn.cursor() as cur:
             cur.execute(
-                "SELECT COLUMN_NAME, EXTRA, IFNULL(GENERATION_EXPRESSION, '') FROM information_schema.COLUMNS "
+                "SELECT COLUMN_NAME, EXTRA, IFNULL(GENERATION_EXPRESSION, ''), DATA_TYPE FROM information_schema.COLUMNS "
                 "WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s ORDER BY ORDINAL_POSITION",
                 key,
             )
@@ -200,9 +213,19 @@ class Applier:
                 (schema, table, schema, table),
             )
             has_fk = cur.fetchone()[0] > 0
+            cur.execute(
+                "SELECT e.TRANSACTIONS FROM information_schema.TABLES t JOIN information_schema.ENGINES e "
+                "ON e.ENGINE = t.ENGINE WHERE t.TABLE_SCHEMA=%s AND t.TABLE_NAME=%s",
+                key,
+            )
+            engine_row = cur.fetchone()
+            strict = engine_row is None or engine_row[0] == "YES"
+        comparable = tuple(i for i in writable if i not in key_cols and cols[i][3].lower() not in _INEXACT_TYPES)
         # no commit here: a batch may be half applied in this session, and it must commit only
         # together with its checkpoint
-        shape = TableShape(names, writable, key_cols, bool(key_cols) and len(indexes) == 1 and not has_fk)
+        shape = TableShape(
+            names, writable, key_cols, bool(key_cols) and len(indexes) == 1 and not has_fk, strict, comparable
+        )
         self.shapes[key] = shape
         return shape
 
@@ -252,19 +275,42 @@ class Applier:
         except pymysql.err.MySQLError as exc:
             if connection_lost(exc):
                 raise  # the runner reconnects
+            code = exc.args[0] if exc.args else None
+            if shape.strict and code in _CONFLICT_CODES:
+                # a duplicate on another unique key, a missing parent row, ...: drift all the same
+                dup = _DUPLICATE.search(str(exc.args[1]) if len(exc.args) > 1 else "")
+                key = f"{dup.group(2)}={dup.group(1)!r}" if dup else "?"
+                raise ApplyConflict(
+                    self.task, f"{schema}.{table}", "a change", key, f"was refused: {_mysql_message(exc)}"
+                ) from None
             raise ReplicationError(
                 f"applying changes to {schema}.{table} failed: {_mysql_message(exc)}"
             ) from None
 
+    def _conflict(self, name: str, operation: str, shape: TableShape, key: tuple, found: str) -> ApplyConflict:
+        """`key` holds the literals of shape.key (or of every writable column for a keyless table)."""
+        idx = shape.key or shape.writable
+        text = ", ".join(f"{shape.columns[i]}={_readable(v)}" for i, v in zip(idx, key, strict=True))
+        return ApplyConflict(self.task, _plain_name(name), operation, text, found)
+
+    # -- net effect (one unique key, no foreign keys) -------------------------------------------------
     def _apply_net_effect(
         self, cur: pymysql.cursors.Cursor, name: str, shape: TableShape, run: list[RowChange]
     ) -> None:
+        # Per key the final row (None: gone), as before; and the keys whose first change says the
+        # DR side must NOT hold them yet (an INSERT, or an UPDATE moving a row to this key). Every
+        # other key's first change is an UPDATE or DELETE: the DR side must hold it. (The hot loop
+        # stays as lean as the non-strict one: catch-up speed is bound by it.)
         final: dict[tuple, tuple | None] = {}
+        born: dict[tuple, None] = {}
         key = shape.key
         for change in run:
             if change.kind == "insert":
                 for row in change.rows:
-                    final[tuple(row[i] for i in key)] = row
+                    k = tuple(row[i] for i in key)
+                    if k not in final:
+                        born[k] = None
+                    final[k] = row
             elif change.kind == "delete":
                 for row in change.rows:
                     final[tuple(row[i] for i in key)] = None
@@ -274,76 +320,222 @@ class Applier:
                     new = tuple(after[i] for i in key)
                     if old != new:
                         final[old] = None
-                        final.pop(new, None)  # keep dict order = last writer
+                        if new not in final:
+                            born[new] = None
                     final[new] = after
         if any(None in k for k in final):
             raise ReplicationError(_KEY_MISMATCH)
-        deletes = [k for k, v in final.items() if v is None]
-        upserts = [v for v in final.values() if v is not None]
-        if deletes:
-            self._delete_keys(cur, name, shape, deletes)
-        if upserts:
-            self._upsert(cur, name, shape, upserts)
+        if not shape.strict:
+            deletes = [k for k, v in final.items() if v is None]
+            upserts = [v for v in final.values() if v is not None]
+            if deletes:
+                self._delete_keys(cur, name, shape, deletes)
+            if upserts:
+                self._upsert(cur, name, shape, upserts)
+            return
+        # Strict, in three statements (plus a savepoint to look back on a failure):
+        # - keys that existed and are gone: DELETE, the count proves each was there;
+        # - keys that are new: plain INSERT, a duplicate proves one was there already;
+        # - keys that existed and still exist: upsert, as fast as before. With FOUND_ROWS each row
+        #   counts 2 when it met its key and changed, 1 when it met its key unchanged or was
+        #   inserted: 2 per row proves every key was there. Less (a row whose net change is none,
+        #   or a missing key): back to the savepoint, look, and either report the missing key or
+        #   apply again without the proof that the look just gave.
+        if born:
+            gone = [k for k, v in final.items() if v is None and k not in born]
+            kept = [v for k, v in final.items() if v is not None and k not in born]
+            transient = [k for k in born if final[k] is None]
+            new_rows = [v for v in (final[k] for k in born) if v is not None]
+        else:
+            gone = [k for k, v in final.items() if v is None]
+            kept = [v for v in final.values() if v is not None]
+            transient, new_rows = [], []
+
+        def first(k: tuple) -> str:
+            return _first_change(run, key, k)
+
+        if transient:
+            # inserted and deleted again within the run: the DR side must not hold the key either
+            for chunk in _chunks(transient, 1000):
+                cur.execute(f"SELECT 1 FROM {name} WHERE {self._keys_where(shape, chunk)} LIMIT 1")
+                if cur.fetchone() is not None:
+                    present = self._first_present(cur, name, shape, chunk) or chunk[0]
+                    raise self._conflict(name, first(present), shape, present, "found an existing row")
+        if gone or kept:
+            cur.execute("SAVEPOINT drs_net_effect")
+        for chunk in _chunks(gone, 1000):
+            cur.execute(f"DELETE FROM {name} WHERE {self._keys_where(shape, chunk)}")
+            if cur.rowcount != len(chunk):
+                cur.execute("ROLLBACK TO SAVEPOINT drs_net_effect")
+                missing = self._first_missing(cur, name, shape, gone)
+                raise self._conflict(name, first(missing), shape, missing, "found no row")
+        for values, chunk_rows in self._insert_statements(shape, new_rows):
+            try:
+                cur.execute(f"INSERT INTO {name} ({','.join(shape.quoted)}) VALUES {values}")
+            except pymysql.err.IntegrityError as exc:
+                if not (exc.args and exc.args[0] == 1062):
+                    raise
+                # the failed statement is undone whole: what is there now was there before it
+                keys = [tuple(r[i] for i in key) for r in chunk_rows]
+                present = self._first_present(cur, name, shape, keys)
+                if present is None:
+                    raise
+                raise self._conflict(name, first(present), shape, present, "found an existing row") from None
+        if kept and not self._upsert(cur, name, shape, kept, proven=True):
+            cur.execute("ROLLBACK TO SAVEPOINT drs_net_effect")
+            kept_keys = [tuple(r[i] for i in key) for r in kept]
+            missing = self._first_missing(cur, name, shape, kept_keys, none_ok=True)
+            if missing is not None:
+                raise self._conflict(name, first(missing), shape, missing, "found no row")
+            # every key is there: some rows just end as they were; apply again, now proven
+            for chunk in _chunks(gone, 1000):
+                cur.execute(f"DELETE FROM {name} WHERE {self._keys_where(shape, chunk)}")
+            for values, _ in self._insert_statements(shape, new_rows):
+                cur.execute(f"INSERT INTO {name} ({','.join(shape.quoted)}) VALUES {values}")
+            self._upsert(cur, name, shape, kept)
+
+    @staticmethod
+    def _keys_where(shape: TableShape, keys: list[tuple]) -> str:
+        key_names = [quote_ident(shape.columns[i]) for i in shape.key]
+        if len(key_names) == 1:
+            return f"{key_names[0]} IN ({','.join(k[0] for k in keys)})"
+        return " OR ".join(
+            "(" + " AND ".join(f"{c}={v}" for c, v in zip(key_names, k, strict=True)) + ")" for k in keys
+        )
+
+    def _present_keys(self, cur: pymysql.cursors.Cursor, name: str, shape: TableShape, keys: list[tuple]) -> list[bool]:
+        """Which of `keys` the DR side holds (one query per key: only run on a failure path, where
+        literal text comparison would be unreliable)."""
+        found = []
+        for k in keys:
+            where = " AND ".join(f"{quote_ident(shape.columns[i])}={v}" for i, v in zip(shape.key, k, strict=True))
+            cur.execute(f"SELECT 1 FROM {name} WHERE {where} LIMIT 1")
+            found.append(cur.fetchone() is not None)
+        return found
+
+    def _first_missing(
+        self, cur: pymysql.cursors.Cursor, name: str, shape: TableShape, keys: list[tuple], *, none_ok: bool = False
+    ) -> tuple | None:
+        """The first of `keys` the DR side does not hold (failure paths only)."""
+        for chunk in _chunks(keys, 1000):
+            cur.execute(f"SELECT COUNT(*) FROM {name} WHERE {self._keys_where(shape, chunk)}")
+            if cur.fetchone()[0] != len(chunk):
+                return next(k for k, there in zip(chunk, self._present_keys(cur, name, shape, chunk), strict=True) if not there)
+        if none_ok:
+            return None
+        raise ReplicationError(f"a DELETE on {_plain_name(name)} found fewer rows than a count of the same keys")
+
+    def _first_present(
+        self, cur: pymysql.cursors.Cursor, name: str, shape: TableShape, keys: list[tuple]
+    ) -> tuple | None:
+        return next((k for k, there in zip(keys, self._present_keys(cur, name, shape, keys), strict=True) if there), None)
 
     def _delete_keys(
         self, cur: pymysql.cursors.Cursor, name: str, shape: TableShape, keys: list[tuple]
     ) -> None:
-        key_names = [quote_ident(shape.columns[i]) for i in shape.key]
         for chunk in _chunks(keys, 1000):
-            if len(key_names) == 1:
-                where = f"{key_names[0]} IN ({','.join(k[0] for k in chunk)})"
-            else:
-                where = " OR ".join(
-                    "(" + " AND ".join(f"{c}={v}" for c, v in zip(key_names, k, strict=True)) + ")"
-                    for k in chunk
-                )
-            cur.execute(f"DELETE FROM {name} WHERE {where}")
+            cur.execute(f"DELETE FROM {name} WHERE {self._keys_where(shape, chunk)}")
 
-    def _upsert(self, cur: pymysql.cursors.Cursor, name: str, shape: TableShape, rows: list[tuple]) -> None:
-        cols = shape.quoted
-        head = f"INSERT INTO {name} ({','.join(cols)}) VALUES "
-        non_key = [quote_ident(shape.columns[i]) for i in shape.writable if i not in shape.key] or cols[:1]
-        tail = " ON DUPLICATE KEY UPDATE " + ",".join(f"{c}=VALUES({c})" for c in non_key)
+    @staticmethod
+    def _insert_statements(shape: TableShape, rows: list[tuple]):
+        """VALUES lists of at most MAX_STATEMENT_BYTES, each with its rows."""
         writable = shape.writable
         values: list[str] = []
+        chunk: list[tuple] = []
         size = 0
         for row in rows:
             text = "(" + ",".join(row[i] for i in writable) + ")"
             values.append(text)
+            chunk.append(row)
             size += len(text) + 1
             if size >= MAX_STATEMENT_BYTES:
-                cur.execute(head + ",".join(values) + tail)
-                values, size = [], 0
+                yield ",".join(values), chunk
+                values, chunk, size = [], [], 0
         if values:
-            cur.execute(head + ",".join(values) + tail)
+            yield ",".join(values), chunk
 
+    def _upsert(
+        self, cur: pymysql.cursors.Cursor, name: str, shape: TableShape, rows: list[tuple], *, proven: bool = False
+    ) -> bool:
+        """INSERT ... ON DUPLICATE KEY UPDATE. With `proven`, stops and returns False unless every row
+        met its key and changed (2 affected rows each); without, returns True."""
+        cols = shape.quoted
+        head = f"INSERT INTO {name} ({','.join(cols)}) VALUES "
+        non_key = [quote_ident(shape.columns[i]) for i in shape.writable if i not in shape.key] or cols[:1]
+        tail = " ON DUPLICATE KEY UPDATE " + ",".join(f"{c}=VALUES({c})" for c in non_key)
+        for values, chunk_rows in self._insert_statements(shape, rows):
+            cur.execute(head + values + tail)
+            if proven and cur.rowcount != 2 * len(chunk_rows):
+                return False
+        return True
+
+    # -- in order (several unique keys, foreign keys, no key) -------------------------------------------
     def _apply_in_order(
         self, cur: pymysql.cursors.Cursor, name: str, shape: TableShape, change: RowChange
     ) -> None:
         cols = shape.quoted
         writable = shape.writable
         if change.kind == "insert":
-            if shape.key:
+            if shape.key and not shape.strict:
                 self._upsert(cur, name, shape, change.rows)
-            else:
-                head = f"INSERT INTO {name} ({','.join(cols)}) VALUES "
-                for chunk in _chunks(change.rows, 500):
-                    cur.execute(head + ",".join("(" + ",".join(r[i] for i in writable) + ")" for r in chunk))
+                return
+            head = f"INSERT INTO {name} ({','.join(cols)}) VALUES "
+            for values, chunk_rows in self._insert_statements(shape, change.rows):
+                try:
+                    cur.execute(head + values)
+                except pymysql.err.IntegrityError as exc:
+                    if not (shape.key and shape.strict and exc.args and exc.args[0] == 1062):
+                        raise  # a duplicate on another unique key: reported by _apply_run
+                    keys = [tuple(r[i] for i in shape.key) for r in chunk_rows]
+                    present = self._first_present(cur, name, shape, keys)
+                    if present is None:
+                        raise
+                    raise self._conflict(name, "INSERT", shape, present, "found an existing row") from None
             return
         if change.kind == "delete":
             for row in change.rows:
-                cur.execute(f"DELETE FROM {name} WHERE {self._match(shape, row)} LIMIT 1")
+                where, verified = self._match(shape, row)
+                cur.execute(f"DELETE FROM {name} WHERE {where} LIMIT 1")
+                if shape.strict and cur.rowcount != 1:
+                    raise self._missing(cur, name, shape, "DELETE", row, verified)
             return
         for before, after in change.rows:
             assignments = ",".join(f"{quote_ident(shape.columns[i])}={after[i]}" for i in writable)
-            cur.execute(f"UPDATE {name} SET {assignments} WHERE {self._match(shape, before)} LIMIT 1")
+            where, verified = self._match(shape, before)
+            cur.execute(f"UPDATE {name} SET {assignments} WHERE {where} LIMIT 1")
+            if shape.strict and cur.rowcount != 1:  # rows matched (FOUND_ROWS), changed or not
+                raise self._missing(cur, name, shape, "UPDATE", before, verified)
 
-    @staticmethod
-    def _match(shape: TableShape, row: tuple) -> str:
+    def _match(self, shape: TableShape, row: tuple) -> tuple[str, bool]:
+        """WHERE clause addressing the row of a before-image, and whether it also compares non-key
+        columns. A keyed table is addressed by its key; the other columns the image carries are
+        compared too (strict tables), so a row that differs on the DR side is not overwritten."""
         idx = shape.key or shape.writable
         if any(row[i] is None for i in idx):
             raise ReplicationError(_KEY_MISMATCH)
-        return " AND ".join(f"{quote_ident(shape.columns[i])}<=>{row[i]}" for i in idx)
+        where = " AND ".join(f"{quote_ident(shape.columns[i])}<=>{row[i]}" for i in idx)
+        if not (shape.key and shape.strict):
+            return where, False
+        # key-only before-images (the fast decoder's, for source tables with a primary key) carry
+        # None in the other columns: nothing more to compare, at no cost
+        extra = [f"{quote_ident(shape.columns[i])}<=>{row[i]}" for i in shape.comparable if row[i] is not None]
+        if not extra:
+            return where, False
+        return where + " AND " + " AND ".join(extra), True
+
+    def _missing(
+        self, cur: pymysql.cursors.Cursor, name: str, shape: TableShape, operation: str, row: tuple, verified: bool
+    ) -> ApplyConflict:
+        """The conflict for an update/delete that matched no row: no row at all, or one that differs."""
+        if not shape.key:
+            key = tuple(row[i] for i in shape.writable)
+            return self._conflict(name, operation, shape, key, "found no row equal to the service side's before-image")
+        key = tuple(row[i] for i in shape.key)
+        if verified and self._first_present(cur, name, shape, [key]) is not None:
+            return self._conflict(
+                name, operation, shape, key, "found a row whose values differ from the service side's before-image"
+            )
+        return self._conflict(name, operation, shape, key, "found no row")
 
     # -- DDL ------------------------------------------------------------------------------------
     def wants(self, db: str) -> bool:
@@ -432,6 +624,10 @@ class Applier:
                     raise
                 if not (replaying and code in ALREADY_APPLIED):
                     self.conn.rollback()
+                    # The statement failed for real (it is not in flight any more): clear the mark,
+                    # or the retry would take this very error for "already applied by a crash".
+                    cp.write_checkpoint(cur, self.task, "incremental", previous, ddl_pending=False, source_ts=txn.timestamp)
+                    self.conn.commit()
                     raise ReplicationError(
                         f"DDL failed on the DR database: {_mysql_message(exc)}; statement: {change.statement[:300]}"
                     ) from None
@@ -448,10 +644,54 @@ class Applier:
         return cur.fetchone() is not None
 
 
+# Column types whose text form may not compare equal to the stored value: never used to verify a
+# before-image (the key still addresses the row).
+_INEXACT_TYPES = {"float", "double", "real", "json", "geometry", "point", "linestring", "polygon", "multipoint",
+                  "multilinestring", "multipolygon", "geometrycollection"}  # fmt: skip
+# Server errors that mean the change does not fit the DR side's rows: drift, not a passing fault.
+_CONFLICT_CODES = {1062, 1451, 1452}
+_DUPLICATE = re.compile(r"Duplicate entry '(.*)' for key '([^']*)'", re.S)
+_HEX_LITERAL = re.compile(r"^(?:_(\w+) )?X'([0-9a-fA-F]*)'$")
+_CODECS = {"utf8mb4": "utf-8", "utf8mb3": "utf-8", "utf8": "utf-8", "latin1": "cp1252", "ascii": "ascii", "binary": ""}
+
+
+def _plain_name(quoted: str) -> str:
+    db, table = _split_name(quoted, "")
+    return f"{db}.{table}"
+
+
+def _readable(literal: str) -> str:
+    """A key value for a message: strings as text rather than the hex literal the applier writes."""
+    m = _HEX_LITERAL.match(literal)
+    if not m:
+        return literal if len(literal) <= 64 else literal[:61] + "..."
+    raw = bytes.fromhex(m.group(2))
+    codec = _CODECS.get((m.group(1) or "binary").lower(), "")
+    text = None
+    if codec:
+        try:
+            text = "'" + raw.decode(codec).replace("'", "''") + "'"
+        except UnicodeDecodeError:
+            text = None
+    if text is None:
+        text = "0x" + raw.hex()
+    return text if len(text) <= 64 else text[:61] + "..."
+
+
 _KEY_MISMATCH = (
     "a row event does not carry the DR table's key columns: the primary key of the table differs "
     "between the service and the DR database; make them equal (or re-create the task)"
 )
+
+
+def _first_change(run: list[RowChange], key: tuple[int, ...], k: tuple) -> str:
+    """The first change of a run that touches key `k` (for a conflict's message)."""
+    for change in run:
+        for row in change.rows:
+            images = row if change.kind == "update" else (row,)
+            if any(tuple(image[i] for i in key) == k for image in images):
+                return change.kind.upper()
+    return "INSERT"
 
 
 def _runs(changes: list[RowChange | DdlChange]) -> list[list[RowChange]]:

@@ -119,6 +119,30 @@ def cmd_task_resume(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_task_skip(args: argparse.Namespace) -> int:
+    """Move a failed task's checkpoint past the one source transaction the DBA has handled by hand."""
+    from engine import skip
+
+    try:
+        event = skip.parse_event(args.event)
+    except ValueError as exc:
+        print(f"drs task skip: --event: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    svc = _service(args)
+    group = skip.find_event(svc, args.name, event)
+    print(f"the next source transaction of task {args.name}: {group.describe()}")
+    if not args.yes:
+        print(
+            "drs task skip: not skipped; the DR database must already be as this transaction would leave it "
+            "(or must not have it): check, then run again with --yes",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
+    skip.skip_event(svc, args.name, group)
+    print(f"skipped: checkpoint now at {group.end.file}:{group.end.pos}; the task stays failed until retried (drs task resume {args.name})")
+    return EXIT_OK
+
+
 def cmd_task_logs(args: argparse.Namespace) -> int:
     from engine.drlog import export_logs_csv, parse_when
 
@@ -297,6 +321,12 @@ def build_parser(command: str | None = None) -> ArgumentParser:
     p = task_sub.add_parser("resume", help="resume a paused (or retry a failed) DR task")
     p.add_argument("name")
     p.set_defaults(func=cmd_task_resume)
+
+    p = task_sub.add_parser("skip", help="move a failed task's checkpoint past one source transaction handled by hand")
+    p.add_argument("name")
+    p.add_argument("--event", required=True, metavar="FILE:POS", help="the failed transaction, as the task's last error names it")
+    p.add_argument("--yes", action="store_true", help="confirm the skip (without it: show the transaction only)")
+    p.set_defaults(func=cmd_task_skip)
 
     p = task_sub.add_parser("logs", help="show the DR log of a task")
     p.add_argument("name")

@@ -93,3 +93,18 @@ class PrecheckFailed(DrsError):
 
 class ReplicationError(DrsError):
     """The DR task cannot continue (schema mismatch, apply error, binlog purged, ...)."""
+
+
+class ApplyConflict(ReplicationError):
+    """A row change does not fit the DR side (a key already there, a row missing or different).
+
+    The DR side has drifted from the service database (someone wrote there). Retrying replays the same
+    batch onto the same rows, so the task fails at once; the DBA compares, repairs, then resumes.
+    """
+
+    def __init__(self, task: str, table: str, operation: str, key: str, found: str):
+        self.task, self.table, self.operation, self.key, self.found = task, table, operation, key, found
+        super().__init__(
+            f"apply conflict on {table}: {operation} of key ({key}) {found} on the DR side (the DR side has "
+            f"drifted: run `drs compare {task} --level values`, repair the DR side, then `drs task resume {task}`)"
+        )

@@ -11,9 +11,11 @@ import argparse
 import os
 import queue
 import signal
+import struct
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,7 +26,7 @@ from engine import checkpoint as cp
 from engine import metrics
 from engine.apply import Applier
 from engine.connect import BinlogPosition
-from engine.errors import ConnectError, DrsError
+from engine.errors import ApplyConflict, ConnectError, DrsError
 from engine.feed import Feed, ReaderLost, open_feed
 from engine.progress import CopyProgress, StreamProgress
 from engine.status import RUNNING, Status
@@ -76,13 +78,20 @@ def _transient(exc: BaseException) -> bool:
         return exc.__class__.__name__ != "AccessDenied"
     if isinstance(exc, pymysql.err.MySQLError):
         return connection_lost(exc)
-    return isinstance(exc, ConnectionError | TimeoutError | OSError | EOFError | AttributeError | struct_error())
+    # pymysql turns a dropped socket into OperationalError 2013/2006 and the feed turns a reader that
+    # lost its socket mid-packet into ReaderLost (a ConnectionError): only these are network errors.
+    return isinstance(exc, ConnectionError | TimeoutError | OSError | EOFError)
 
 
-def struct_error() -> type:
-    import struct
+# Bugs, not circumstances: retrying cannot help, and looping on them as "connection lost" hides them.
+PROGRAMMING_ERRORS: tuple[type[BaseException], ...] = (
+    AttributeError, TypeError, KeyError, IndexError, NameError, AssertionError, ZeroDivisionError,
+    NotImplementedError, RecursionError, struct.error,
+)  # fmt: skip
 
-    return struct.error
+
+def programming_error(exc: BaseException) -> bool:
+    return isinstance(exc, PROGRAMMING_ERRORS) and not isinstance(exc, DrsError)
 
 
 class TaskRunner:
@@ -123,6 +132,13 @@ class TaskRunner:
         self.applied_bytes = 0  # binlog bytes the applied positions advanced over
         self._feed: Feed | None = None
         self._bytes_before = 0  # read by feeds already closed
+        # retry bookkeeping (see _run): the current attempt got going again; a reconnect is under way;
+        # where the last automatically retried error struck; what is being applied right now
+        self._stream_ok = False
+        self._reconnecting = False
+        self._retry_mark: tuple[BinlogPosition, bool] | None = None
+        self._attempt_start: BinlogPosition | None = None
+        self._attempt_end: BinlogPosition | None = None
 
     # -- public ---------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -261,6 +277,7 @@ class TaskRunner:
         backoff = 1.0
         retries = 0
         while True:
+            self._attempt_start = self._attempt_end = None
             spec = self.svc.spec_with_passwords(self.name)
             applier = Applier(
                 spec.target,
@@ -287,8 +304,22 @@ class TaskRunner:
             except Exception as exc:  # noqa: BLE001 - every failure is classified and logged below
                 if self._stop.is_set():
                     return self.svc.store.get_task(self.name).status
+                # The attempt that just ended got going again (see _incremental_phase): what went wrong
+                # before is over, so this failure starts with a short wait and a fresh retry count.
+                if self._stream_ok:
+                    backoff = 1.0
+                if self._passed_retry_mark():
+                    retries, self._retry_mark = 0, None
+                self._stream_ok = False
+                if programming_error(exc):
+                    # a bug: fail at once with the trace where the DBA (and the report) can see it
+                    message = f"internal error ({type(exc).__name__}: {exc}): please report it with the DR log"
+                    self.log("error", "runner", f"{message}{self._failing_note()}\n{traceback.format_exc()}")
+                    self._set_status(Status.FAILED, self.svc.store.get_task(self.name).phase, message + self._failing_note())
+                    return Status.FAILED
                 if _transient(exc):
                     self.mode = "reconnecting"
+                    self._reconnecting = True
                     self._report_out_of_touch()
                     self.log(
                         "alarm",
@@ -299,11 +330,18 @@ class TaskRunner:
                         return self.svc.store.get_task(self.name).status
                     backoff = min(MAX_BACKOFF, backoff * 2)
                     continue
-                message = _describe(exc)
-                if retries < AUTO_RETRIES and not _binlog_gone(exc):
+                message = _describe(exc) + self._failing_note()
+                # a purged binlog or a drifted DR side: a retry replays the same failure
+                if retries < AUTO_RETRIES and not _binlog_gone(exc) and not isinstance(exc, ApplyConflict):
                     # as the reference service: a few automatic retries before the task fails
+                    if retries == 0 and (self._attempt_end or self.position) is not None:
+                        # retries count from zero again only once the DR side got past this point: the
+                        # end of what failed, or (unknown end) anything beyond where it started
+                        end = self._attempt_end
+                        self._retry_mark = (end, False) if end is not None else (self.position, True)  # type: ignore[assignment]  # (one is set)
                     retries += 1
                     self.mode = "reconnecting"
+                    self._reconnecting = True
                     self.log("alarm", "runner", f"{message}; automatic retry {retries} of {AUTO_RETRIES} in {backoff:.0f}s")
                     if self._sleep_unless_stopped(backoff):
                         return self.svc.store.get_task(self.name).status
@@ -314,6 +352,24 @@ class TaskRunner:
                 return Status.FAILED
             finally:
                 applier.close()
+
+    def _passed_retry_mark(self) -> bool:
+        """The DR side got past the point where the last automatically retried error struck."""
+        if self._retry_mark is None or self.position is None:
+            return False
+        mark, strict = self._retry_mark
+        here, there = position_key(self.position), position_key(mark)
+        return here > there if strict else here >= there
+
+    def _failing_note(self) -> str:
+        """Which source transaction failed, so a DBA can look at it (and skip it once handled by hand)."""
+        if self._attempt_start is None:
+            return ""
+        end = f", ending at {self._attempt_end.file}:{self._attempt_end.pos}" if self._attempt_end else ""
+        return (
+            f"; failed source transaction: the one at binlog {self._attempt_start.file}:{self._attempt_start.pos}{end} "
+            f"(once handled by hand: drs task skip {self.name} --event {self._attempt_start.file}:{self._attempt_start.pos})"
+        )
 
     def _initial_phase(self, spec, applier: Applier) -> cp.TargetCheckpoint:
         from engine import snapshot
@@ -397,6 +453,7 @@ class TaskRunner:
         self._caught_up = False
         self.mode = "streaming"
         replaying = target_cp.ddl_pending
+        piece_open = False  # pieces of a big source transaction are applied but not committed yet
         applied_txns = 0
         window_rows = window_events = 0
         window_start = last_report = last_item = last_dr_contact = time.monotonic()
@@ -417,6 +474,7 @@ class TaskRunner:
                         # (a server that froze or a network that dropped us without a reset)
                         raise ReaderLost(f"no event or heartbeat from the service database for {STREAM_SILENCE:.0f}s") from None
                     item = None
+                had_item = item is not None
                 batch: list[Transaction] = []
                 batch_rows = 0
                 ddl: Transaction | None = None
@@ -454,7 +512,8 @@ class TaskRunner:
                         item = None
                 if batch:
                     previous = self.position
-                    applier.apply_batch(batch)
+                    self._apply_batch(applier, batch, isolate=not piece_open)
+                    piece_open = False
                     last = batch[-1]
                     self.position = last.end
                     self.applied_bytes += _advance(previous, self.position)
@@ -473,13 +532,18 @@ class TaskRunner:
                     self._caught_up = at_end and piece is None and ddl is None
                 if piece is not None:
                     # the rest of this source transaction follows; it commits with its last piece
+                    self._attempt_start, self._attempt_end = self.position, None
                     applier.apply_piece(piece)
+                    self._attempt_start = None
+                    piece_open = True
                     self.applied_rows += piece.rows
                     window_rows += piece.rows
                     last_dr_contact = time.monotonic()
                 if ddl is not None:
                     previous = self.position
+                    self._attempt_start, self._attempt_end = previous, ddl.end
                     applier.apply_ddl(ddl, previous, replaying=replaying)
+                    self._attempt_start = self._attempt_end = None
                     replaying = False
                     self.position = ddl.end
                     self.applied_bytes += _advance(previous, self.position)
@@ -488,6 +552,12 @@ class TaskRunner:
                     self.applied_events += 1
                     window_events += 1
                     last_dr_contact = time.monotonic()
+                if had_item and not self._stream_ok:
+                    # the source streams and the DR side took what came: running again
+                    self._stream_ok = True
+                    if self._reconnecting:
+                        self._reconnecting = False
+                        self.log("info", "runner", f"reconnected; incremental DR continues from {self.position}")
                 now = time.monotonic()
                 if until is not None and self.position and position_key(self.position) >= position_key(until):
                     self._report(now - window_start, window_rows, window_events, applied_txns)
@@ -514,6 +584,29 @@ class TaskRunner:
             feed.close()
             if self.position is not None:  # the store mirrors where the DR side really is
                 self.svc.store.save_checkpoint(self.name, Checkpoint(self.position.file, self.position.pos, self.position.gtid))
+
+    def _apply_batch(self, applier: Applier, batch: list[Transaction], *, isolate: bool) -> None:
+        """Apply a batch as one DR-side commit; when it fails on data, apply it one source transaction
+        at a time (each commits with its checkpoint) so the failure names the transaction at fault and
+        the checkpoint stands right before it (where `drs task skip` can take it past)."""
+        if not isolate and len(batch) > 1:
+            # the first entry ends a big transaction whose pieces are in the open DR-side transaction:
+            # it commits alone, so a failure after it names the transaction at fault, not that one
+            self._apply_batch(applier, batch[:1], isolate=False)
+            self.position = batch[0].end
+            batch, isolate = batch[1:], True
+        self._attempt_start, self._attempt_end = self.position, batch[-1].end
+        try:
+            applier.apply_batch(batch)
+        except DrsError:
+            if not isolate or sum(1 for t in batch if t.changes) < 2:
+                raise
+            for txn in batch:
+                self._attempt_start, self._attempt_end = self.position, txn.end
+                applier.apply_batch([txn])
+                self.position = txn.end
+            # each applied on its own (the batch failed on its combined effect): all is committed
+        self._attempt_start = self._attempt_end = None
 
     def _report_out_of_touch(self) -> None:
         """While reconnecting, the delay grows from the point the DR side was last known in step."""

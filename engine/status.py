@@ -59,6 +59,7 @@ class Action(StrEnum):
     PROMOTE = "promote"
     DELETE = "delete"
     COMPARE = "compare"
+    SKIP_EVENT = "skip_event"
     VIEW = "view"
 
 
@@ -74,6 +75,8 @@ ALLOWED: dict[Action, frozenset[Status]] = {
     Action.PROMOTE: frozenset({Status.REPLICATING, Status.PAUSED, Status.FAILED}),
     Action.DELETE: frozenset(set(Status) - {Status.PROMOTING, Status.CREATING}),
     Action.COMPARE: frozenset({Status.REPLICATING, Status.PAUSED, Status.FAILED, Status.PROMOTED}),
+    # the DBA's escape hatch after a failure on an event handled by hand (moves the checkpoint past it)
+    Action.SKIP_EVENT: frozenset({Status.FAILED}),
     Action.VIEW: frozenset(Status),
 }
 
@@ -87,6 +90,7 @@ ACTION_LABELS = {
     Action.PROMOTE: "Promote",
     Action.DELETE: "Delete",
     Action.COMPARE: "Compare",
+    Action.SKIP_EVENT: "Skip Failed Event",
     Action.VIEW: "View Details",
 }
 

@@ -65,17 +65,33 @@ def create_type_matrix(server: MariaDBServer, db: str = "shop") -> None:
 
 
 def table_fingerprint(server: MariaDBServer, db: str, table: str) -> list[tuple]:
-    """Every row, every column as hex of its stored value (plus NULL-ness), in a stable order."""
-    cols = [
-        r[0]
-        for r in server.sql(
-            f"SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA='{_esc(db)}' AND TABLE_NAME='{_esc(table)}' "
-            "ORDER BY ORDINAL_POSITION"
-        )
-    ]
-    exprs = ",".join(f"IF(`{c.replace('`', '``')}` IS NULL, 'NULL', HEX(`{c.replace('`', '``')}`))" for c in cols)
-    order = ",".join(str(i + 1) for i in range(len(cols)))
-    return server.sql(f"SELECT {exprs} FROM `{db.replace('`', '``')}`.`{table.replace('`', '``')}` ORDER BY {order}")
+    """Every row as the exact bytes the server stores or prints for each column, in a stable order.
+
+    An oracle independent of the product: values are fetched raw (no client conversion, no charset
+    conversion of results) so a DECIMAL, DOUBLE, date or string compares as the server's own text and
+    a BLOB/BINARY/BIT as its bytes; NULL is None, distinct from b''. FLOAT is widened to DOUBLE first:
+    its own text has 6 significant digits and prints two different floats alike ("1" for 1.0000001).
+    (HEX() was not exact: for a number it is the hex of its integer value, so fractions were lost.)
+    """
+    columns = server.sql(
+        f"SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA='{_esc(db)}' "
+        f"AND TABLE_NAME='{_esc(table)}' ORDER BY ORDINAL_POSITION"
+    )
+    exprs = []
+    for name, data_type in columns:
+        col = f"`{name.replace('`', '``')}`"
+        exprs.append(f"CAST({col} AS DOUBLE)" if data_type.lower() == "float" else col)
+    conn = server.root(conv={}, use_unicode=False)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET SESSION character_set_results = NULL")  # stored bytes, not converted text
+            cur.execute("SET SESSION time_zone = '+00:00'")  # TIMESTAMP text must not depend on the server's zone
+            cur.execute(f"SELECT {','.join(exprs)} FROM `{db.replace('`', '``')}`.`{table.replace('`', '``')}`")
+            rows = list(cur.fetchall())
+    finally:
+        conn.close()
+    # sorted here, bytewise: ORDER BY would sort by collation, where ties ('a'/'A') may come in any order
+    return sorted(rows, key=lambda row: tuple((v is not None, v or b"") for v in row))
 
 
 def _esc(s: str) -> str:

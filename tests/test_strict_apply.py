@@ -1,0 +1,223 @@
+"""Strict apply: a DR side that drifted (someone wrote there) fails the task at once with the table,
+the key and what was expected, as a native replica stops with 1032/1062; after the DBA's repair,
+resuming continues exactly.
+
+`orders` (one unique key, no foreign key) is applied as a net effect per key, `accounts` (two unique
+keys) change by change, in order, `heap` has no key at all.
+"""
+
+from __future__ import annotations
+
+import pytest
+from conftest import make_spec
+from dr_helpers import assert_databases_identical, wait_for
+from test_incremental import RunnerThread, seed_incremental
+
+from engine.apply import Applier
+from engine.connect import BinlogPosition
+from engine.errors import ApplyConflict
+from engine.spec import parse_spec
+from engine.status import Status
+from engine.stream import RowChange, Transaction
+from engine.tasks import TaskService
+
+NAME = "strict-task"
+SCHEMA = (
+    "CREATE DATABASE shop",
+    "CREATE TABLE shop.orders (id INT PRIMARY KEY, v VARCHAR(20), n INT)",
+    "CREATE TABLE shop.accounts (id INT PRIMARY KEY, email VARCHAR(40) NOT NULL, n INT, UNIQUE KEY (email))",
+    "CREATE TABLE shop.heap (v VARCHAR(20), n INT)",
+    "INSERT INTO shop.orders VALUES (1, 'a', 1), (2, 'b', 2), (3, 'c', 3)",
+    "INSERT INTO shop.accounts VALUES (1, 'a@x', 1), (2, 'b@x', 2), (3, 'c@x', 3)",
+    "INSERT INTO shop.heap VALUES ('a', 1), ('a', 1), ('b', 2)",
+)
+ROW_2 = {"orders": "(2, 'b', 2)", "accounts": "(2, 'b@x', 2)"}
+BOTH_MODES = pytest.mark.parametrize("table", ["orders", "accounts"], ids=["net-effect", "in-order"])
+
+
+@pytest.fixture
+def svc(dbs, home, memory_keyring):
+    service = TaskService(home)
+    service.create(parse_spec(make_spec(dbs, NAME, databases=["shop"])))
+    for server in (dbs.source, dbs.target):
+        server.sql(*SCHEMA)
+    seed_incremental(service, dbs, NAME)
+    yield service
+    service.close()
+
+
+def source_txn(dbs, *statements: str) -> None:
+    """One source transaction (so its changes share one DR-side batch)."""
+    conn = dbs.source.root("shop")
+    with conn.cursor() as cur:
+        cur.execute("BEGIN")
+        for statement in statements:
+            cur.execute(statement)
+        cur.execute("COMMIT")
+    conn.close()
+
+
+def fails_with(svc: TaskService, dbs, statements: tuple[str, ...], *fragments: str) -> str:
+    """Run the task, make one source transaction, wait for the task to fail; its error."""
+    with RunnerThread(svc, NAME):
+        wait_for(lambda: svc.get(NAME).status is Status.REPLICATING, what="replicating")
+        source_txn(dbs, *statements)
+        wait_for(lambda: svc.get(NAME).status is Status.FAILED, what="the task to fail")
+    error = svc.get(NAME).last_error
+    for fragment in (*fragments, f"drs compare {NAME} --level values"):
+        assert fragment in error, error
+    logs = [e.message for e in svc.store.logs(NAME)]
+    assert not any("automatic retry" in m for m in logs), logs  # a replay cannot help: no retries
+    return error
+
+
+def resumes_to_identical(svc: TaskService, dbs) -> None:
+    svc.resume(NAME)
+    with RunnerThread(svc, NAME) as rt:
+        wait_for(lambda: svc.get(NAME).status is Status.REPLICATING, what="replicating")
+        dbs.source.sql("INSERT INTO shop.orders VALUES (100, 'marker', 0)")  # proves the stream moves on
+        wait_for(lambda: dbs.target.sql("SELECT COUNT(*) FROM shop.orders WHERE id = 100") == [(1,)], what="marker")
+        assert_databases_identical(dbs.source, dbs.target, ["shop"])
+        assert rt.thread.is_alive() and svc.get(NAME).status is Status.REPLICATING
+
+
+@BOTH_MODES
+def test_update_of_a_row_deleted_on_the_dr_side_fails_then_resumes_after_repair(dbs, svc, table):
+    dbs.target.sql(f"DELETE FROM shop.{table} WHERE id = 2")  # someone wrote on the DR side
+    fails_with(
+        svc,
+        dbs,
+        (f"UPDATE shop.{table} SET n = 100 WHERE id = 1", f"UPDATE shop.{table} SET n = n + 10 WHERE id = 2"),
+        f"apply conflict on shop.{table}: UPDATE of key (id=2) found no row",
+    )
+    # the failed batch was rolled back whole: the checkpoint is still before it
+    assert dbs.target.sql(f"SELECT n FROM shop.{table} WHERE id = 1") == [(1,)]
+    dbs.target.sql(f"INSERT INTO shop.{table} VALUES {ROW_2[table]}")  # the DBA's repair
+    resumes_to_identical(svc, dbs)
+    assert dbs.target.sql(f"SELECT n FROM shop.{table} WHERE id < 100 ORDER BY id") == [(100,), (12,), (3,)]
+
+
+@BOTH_MODES
+def test_delete_of_a_row_missing_on_the_dr_side_fails(dbs, svc, table):
+    dbs.target.sql(f"DELETE FROM shop.{table} WHERE id = 2")
+    fails_with(
+        svc, dbs, (f"DELETE FROM shop.{table} WHERE id = 2",), f"shop.{table}: DELETE of key (id=2) found no row"
+    )
+    dbs.target.sql(f"INSERT INTO shop.{table} VALUES {ROW_2[table]}")
+    resumes_to_identical(svc, dbs)
+
+
+@BOTH_MODES
+def test_insert_of_a_key_the_dr_side_already_has_fails(dbs, svc, table):
+    row = "(9, 'z', 9)" if table == "orders" else "(9, 'z@x', 9)"
+    dbs.target.sql(f"INSERT INTO shop.{table} VALUES {row}")
+    fails_with(
+        svc, dbs, (f"INSERT INTO shop.{table} VALUES {row}",), f"shop.{table}: INSERT of key (id=9) found an existing row"
+    )
+    dbs.target.sql(f"DELETE FROM shop.{table} WHERE id = 9")
+    resumes_to_identical(svc, dbs)
+
+
+def test_net_effect_checks_keys_that_come_and_go_within_a_batch(dbs, svc):
+    """Inserted and deleted again, or a key moved by an update: the DR side must not hold the key."""
+    dbs.target.sql("INSERT INTO shop.orders VALUES (20, 'drift', 0)")
+    fails_with(
+        svc,
+        dbs,
+        ("INSERT INTO shop.orders VALUES (7, 'x', 7)", "DELETE FROM shop.orders WHERE id = 7",
+         "UPDATE shop.orders SET id = 20 WHERE id = 2"),
+        "shop.orders: UPDATE of key (id=20) found an existing row",
+    )  # fmt: skip
+    dbs.target.sql("DELETE FROM shop.orders WHERE id = 20")
+    resumes_to_identical(svc, dbs)
+    assert dbs.target.sql("SELECT id FROM shop.orders ORDER BY id") == [(1,), (3,), (20,), (100,)]
+
+
+def test_an_update_to_values_the_dr_row_already_has_is_not_a_conflict(dbs, svc):
+    """FOUND_ROWS: an UPDATE that matches its row but changes nothing still counts that row."""
+    dbs.target.sql("UPDATE shop.accounts SET n = 50 WHERE id = 1", "UPDATE shop.orders SET n = 50 WHERE id = 1")
+    with RunnerThread(svc, NAME):
+        wait_for(lambda: svc.get(NAME).status is Status.REPLICATING, what="replicating")
+        source_txn(dbs, "UPDATE shop.accounts SET n = 50 WHERE id = 1", "UPDATE shop.orders SET n = 50 WHERE id = 1")
+        dbs.source.sql("INSERT INTO shop.orders VALUES (100, 'marker', 0)")
+        wait_for(lambda: dbs.target.sql("SELECT COUNT(*) FROM shop.orders WHERE id = 100") == [(1,)], what="marker")
+        assert svc.get(NAME).status is Status.REPLICATING
+        assert_databases_identical(dbs.source, dbs.target, ["shop"])
+
+
+def test_keyless_tables_delete_one_of_two_equal_rows_and_fail_on_a_missing_one(dbs, svc):
+    with RunnerThread(svc, NAME):
+        wait_for(lambda: svc.get(NAME).status is Status.REPLICATING, what="replicating")
+        dbs.source.sql("DELETE FROM shop.heap WHERE v = 'a' LIMIT 1", "UPDATE shop.heap SET n = 5 WHERE v = 'a'")
+        wait_for(lambda: dbs.target.sql("SELECT v, n FROM shop.heap ORDER BY v") == [("a", 5), ("b", 2)], what="heap")
+        assert svc.get(NAME).status is Status.REPLICATING
+    dbs.target.sql("DELETE FROM shop.heap WHERE v = 'b'")
+    fails_with(
+        svc,
+        dbs,
+        ("DELETE FROM shop.heap WHERE v = 'b'",),
+        "shop.heap: DELETE of key (v='b', n=2) found no row equal to the service side's before-image",
+    )
+    dbs.target.sql("INSERT INTO shop.heap VALUES ('b', 2)")
+    resumes_to_identical(svc, dbs)
+
+
+def test_a_full_before_image_is_compared_where_the_stream_carries_one(dbs, svc):
+    """Sources without primary-key metadata send full before-images: a DR row with other values is a
+    conflict, not overwritten. (With primary-key metadata, before-images are key-only: no compare.)"""
+    applier = Applier(svc.spec_with_passwords(NAME).target, NAME, databases=("shop",), migrate_definer=False)
+    applier.open()
+    applier.ensure_ready(read_only=False)
+    end = BinlogPosition("binlog.000001", 4, None)
+
+    def update(before: tuple, after: tuple) -> None:
+        applier.apply_batch([Transaction(changes=[RowChange("update", "shop", "accounts", [(before, after)])], end=end)])
+
+    try:
+        update(("1", "'a@x'", "1"), ("1", "'a@x'", "2"))  # matches: applied
+        assert dbs.target.sql("SELECT n FROM shop.accounts WHERE id = 1") == [(2,)]
+        update(("1", None, None), ("1", "'a@x'", "3"))  # key-only before-image: addressed by the key
+        assert dbs.target.sql("SELECT n FROM shop.accounts WHERE id = 1") == [(3,)]
+        dbs.target.sql("UPDATE shop.accounts SET n = 7 WHERE id = 2")  # drift
+        with pytest.raises(ApplyConflict, match=r"UPDATE of key \(id=2\) found a row whose values differ"):
+            update(("2", "'b@x'", "2"), ("2", "'b@x'", "8"))
+        assert dbs.target.sql("SELECT n FROM shop.accounts WHERE id = 2") == [(7,)]  # rolled back
+        with pytest.raises(ApplyConflict, match=r"UPDATE of key \(id=5\) found no row"):
+            update(("5", "'e@x'", "5"), ("5", "'e@x'", "6"))
+    finally:
+        applier.close()
+
+
+def test_net_effect_proves_updated_rows_in_one_pass(dbs, svc):
+    """Rows that existed and changed are proven by the upsert's count (2 a row): no second look.
+    A row whose net change is none takes the slower path (back to the savepoint, count, again)."""
+    applier = Applier(svc.spec_with_passwords(NAME).target, NAME, databases=("shop",), migrate_definer=False)
+    applier.open()
+    applier.ensure_ready(read_only=False)
+    sent: list[str] = []
+    cursor = applier.conn.cursor
+
+    def recording_cursor(*args, **kwargs):
+        cur = cursor(*args, **kwargs)
+        execute = cur.execute
+        cur.execute = lambda query, *a: (sent.append(query), execute(query, *a))[1]
+        return cur
+
+    applier.conn.cursor = recording_cursor
+    end = BinlogPosition("binlog.000001", 4, None)
+    changes = [
+        RowChange("insert", "shop", "orders", [("7", "'g'", "7")]),
+        RowChange("update", "shop", "orders", [(("1", None, None), ("1", "'a'", "11")), (("2", None, None), ("2", "'b'", "12"))]),
+        RowChange("delete", "shop", "orders", [("3", None, None)]),
+    ]
+    try:
+        applier.apply_batch([Transaction(changes=changes, end=end)])
+        assert not any("ROLLBACK TO" in q for q in sent), sent
+        assert dbs.target.sql("SELECT * FROM shop.orders ORDER BY id") == [(1, "a", 11), (2, "b", 12), (7, "g", 7)]
+        sent.clear()
+        same = [RowChange("update", "shop", "orders", [(("1", None, None), ("1", "'a'", "11"))])]
+        applier.apply_batch([Transaction(changes=same, end=end)])  # as the DR side already has it
+        assert any("ROLLBACK TO" in q for q in sent), sent
+        assert dbs.target.sql("SELECT n FROM shop.orders WHERE id = 1") == [(11,)]
+    finally:
+        applier.close()
