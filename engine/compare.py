@@ -228,6 +228,7 @@ class Comparer:
         self._pool = ThreadPoolExecutor(2 * self.parallel, thread_name_prefix="compare")
         self._done = 0
         self._total = 1
+        self._meta_known: bool | None = None
         self._progress_lock = threading.Lock()
 
     def close(self) -> None:
@@ -303,6 +304,11 @@ class Comparer:
         return BinlogPosition(rows[0][0], int(rows[0][1]))
 
     def _has_meta(self) -> bool:
+        if self._meta_known is None:  # asked at every recheck; the answer does not change during a run
+            self._meta_known = self._read_has_meta()
+        return self._meta_known
+
+    def _read_has_meta(self) -> bool:
         return bool(
             self.dr.rows(
                 "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = 'checkpoint'",
