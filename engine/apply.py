@@ -23,6 +23,7 @@ import pymysql
 from pymysql.constants import CLIENT
 
 from engine import checkpoint as cp
+from engine import ddl
 from engine.connect import META_DATABASE, BinlogPosition, connect, quote_ident, server_info, set_read_only
 from engine.errors import ApplyConflict, ReplicationError
 from engine.progress import LogFn
@@ -76,27 +77,9 @@ _DEFINER = re.compile(
     r"DEFINER\s*=\s*(?:`[^`]*`|'[^']*'|\"[^\"]*\"|[^\s@]+)\s*@\s*(?:`[^`]*`|'[^']*'|\"[^\"]*\"|[^\s]+)|DEFINER\s*=\s*CURRENT_USER(?:\s*\(\s*\))?",
     re.I,
 )
-_DB_STMT = re.compile(
-    r"^\s*(CREATE|DROP|ALTER)\s+(DATABASE|SCHEMA)\s+(?:IF\s+(?:NOT\s+)?EXISTS\s+)?(`(?:[^`]|``)+`|[^\s;]+)",
-    re.I,
-)
-_QUALIFIED = re.compile(r"(`(?:[^`]|``)+`|[A-Za-z0-9_$]+)\s*\.\s*(?:`(?:[^`]|``)+`|[A-Za-z0-9_$]+)")
 _SKIP_DDL = re.compile(
     r"^\s*(GRANT|REVOKE|CREATE\s+USER|ALTER\s+USER|DROP\s+USER|RENAME\s+USER|SET\s+PASSWORD|CREATE\s+ROLE|DROP\s+ROLE|"
     r"FLUSH|ANALYZE|OPTIMIZE|REPAIR|CHECK|INSTALL|UNINSTALL|CREATE\s+SERVER|ALTER\s+SERVER|DROP\s+SERVER|SET\s+|CREATE\s+SEQUENCE)",
-    re.I,
-)
-_TRIGGER = re.compile(
-    r"^\s*(?:SET\s+STATEMENT\s+.*?\s+FOR\s+)?CREATE\s+(?:OR\s+REPLACE\s+)?(?:DEFINER\s*=\s*\S+\s+)?TRIGGER\s+(?:IF\s+NOT\s+EXISTS\s+)?((?:`(?:[^`]|``)+`|[^\s.`]+)(?:\s*\.\s*(?:`(?:[^`]|``)+`|[^\s.`]+))?)",
-    re.I | re.S,
-)
-_DROP_TRIGGER = re.compile(
-    r"^\s*DROP\s+TRIGGER\s+(?:IF\s+EXISTS\s+)?((?:`(?:[^`]|``)+`|[^\s.`;]+)(?:\s*\.\s*(?:`(?:[^`]|``)+`|[^\s.`;]+))?)",
-    re.I,
-)
-_DROP_EVENT = re.compile(r"^\s*DROP\s+EVENT\s+(?:IF\s+EXISTS\s+)?((?:`(?:[^`]|``)+`|[^\s.`;]+)(?:\s*\.\s*(?:`(?:[^`]|``)+`|[^\s.`;]+))?)", re.I)
-_EVENT = re.compile(
-    r"^\s*(?:CREATE|ALTER)\s+(?:OR\s+REPLACE\s+)?(?:DEFINER\s*=\s*\S+\s+)?EVENT\s+(?:IF\s+NOT\s+EXISTS\s+)?((?:`(?:[^`]|``)+`|[^\s.`]+)(?:\s*\.\s*(?:`(?:[^`]|``)+`|[^\s.`]+))?)",
     re.I,
 )
 
@@ -136,6 +119,8 @@ class Applier:
         self.shapes: dict[tuple[str, str], TableShape] = {}
         self.definer: str | None = None
         self.server_info = None
+        # the apply session's own settings, restored after a DDL ran under the source's
+        self.session_defaults: tuple | None = None
 
     # -- session --------------------------------------------------------------------------------
     def open(self) -> None:
@@ -149,6 +134,12 @@ class Applier:
             cur.execute("SELECT CURRENT_USER()")
             user, host = cur.fetchone()[0].rsplit("@", 1)
             self.definer = f"{quote_ident(user)}@{quote_ident(host)}"
+            cur.execute(
+                "SELECT @@SESSION.sql_mode, @@SESSION.time_zone, @@SESSION.foreign_key_checks, @@SESSION.unique_checks, "
+                "@@SESSION.collation_connection, @@SESSION.collation_server, @@SESSION.auto_increment_increment, "
+                "@@SESSION.auto_increment_offset"
+            )
+            self.session_defaults = cur.fetchone()
         self.server_info = server_info(self.conn)
         self.conn.commit()
 
@@ -546,25 +537,93 @@ class Applier:
         return db.lower() not in SYSTEM_DATABASES and db != META_DATABASE
 
     def ddl_database(self, change: DdlChange) -> str | None:
-        """The database a DDL statement acts on, or None when it does not concern this task."""
-        statement = change.statement
-        if _SKIP_DDL.match(statement):
+        """The database a DDL statement acts on, or None when it does not concern this task.
+
+        Raises ReplicationError for a statement that touches this task's databases and others too:
+        applying it would change DR-side data the task does not own, skipping it would lose a change.
+        """
+        if _SKIP_DDL.match(change.statement):
             return None
-        m = _DB_STMT.match(statement)
-        if m:
-            db = _unquote(m.group(3))
-            return db if self.wants(db) else None
-        m = _QUALIFIED.search(statement)
-        candidates = [change.schema]
-        if m:
-            candidates.insert(0, _unquote(m.group(1)))
-        for db in candidates:
-            if self.wants(db):
-                return db
-        return None
+        scope = ddl.analyze(change.statement, change.schema, change.context)
+        inside = sorted(db for db in scope.databases if self.wants(db))
+        outside = sorted(db for db in scope.databases if not self.wants(db))
+        if not inside:
+            self.log(
+                "info", "apply",
+                f"DDL on other databases skipped: {', '.join(outside) or '(none)'}: {' '.join(change.statement.split())[:200]}",
+            )  # fmt: skip
+            return None
+        if outside:
+            raise ReplicationError(
+                f"a DDL statement touches databases of this task ({', '.join(inside)}) and others "
+                f"({', '.join(outside)}); it can be neither applied nor skipped safely: "
+                f"{' '.join(change.statement.split())[:300]}"
+            )
+        target = scope.target[0] if scope.target else ""
+        return target if target in inside else inside[0]
+
+    def _enter_context(self, cur: pymysql.cursors.Cursor, context: ddl.SessionContext | None) -> None:
+        """Run the next statement under the source session's settings, as a native replica does."""
+        if context is None:
+            return
+        sets: list[str] = []
+        args: list[object] = []
+        if context.time_zone is not None:
+            sets.append("SESSION time_zone = %s")
+            args.append(context.time_zone)
+        if context.foreign_key_checks is not None:
+            sets += [f"SESSION foreign_key_checks = {context.foreign_key_checks}", f"SESSION unique_checks = {context.unique_checks}"]
+        if context.auto_increment is not None:
+            sets += [f"SESSION auto_increment_increment = {int(context.auto_increment[0])}",
+                     f"SESSION auto_increment_offset = {int(context.auto_increment[1])}"]  # fmt: skip
+        if context.charset is not None:
+            # the text is sent as utf8mb4 (character_set_client stays); literals and new databases
+            # take the source's collations
+            names = self._collations(cur, context.charset[1:])
+            for var, name in zip(("collation_connection", "collation_server"), names, strict=True):
+                if name:
+                    sets.append(f"SESSION {var} = %s")
+                    args.append(name)
+        if sets:
+            try:
+                cur.execute("SET " + ", ".join(sets), args)
+            except pymysql.err.MySQLError as exc:
+                if connection_lost(exc):
+                    raise
+                raise ReplicationError(f"cannot take the service session's settings for a DDL: {_mysql_message(exc)}") from None
+        if context.sql_mode is not None:
+            try:
+                cur.execute("SET SESSION sql_mode = %s", (ddl.sql_mode_names(context.sql_mode),))
+            except pymysql.err.MySQLError as exc:
+                if connection_lost(exc):
+                    raise
+                # a mode only the source's vendor knows: the portable part still parses the statement
+                cur.execute("SET SESSION sql_mode = %s", (ddl.sql_mode_names(context.sql_mode, portable=True),))
+
+    def _collations(self, cur: pymysql.cursors.Cursor, ids: tuple[int, ...]) -> list[str | None]:
+        names: list[str | None] = []
+        for cid in ids:
+            cur.execute("SELECT COLLATION_NAME FROM information_schema.COLLATIONS WHERE ID = %s", (cid,))
+            row = cur.fetchone()
+            names.append(row[0] if row else None)  # unknown on the DR server: keep its own
+        return names
+
+    def _own_session(self, cur: pymysql.cursors.Cursor) -> None:
+        """Back to the applier's own session settings (captured at open)."""
+        if self.session_defaults:
+            cur.execute(
+                "SET SESSION sql_mode = %s, SESSION time_zone = %s, SESSION foreign_key_checks = %s, "
+                "SESSION unique_checks = %s, SESSION collation_connection = %s, SESSION collation_server = %s, "
+                "SESSION auto_increment_increment = %s, SESSION auto_increment_offset = %s",
+                self.session_defaults,
+            )
 
     def apply_ddl(self, txn: Transaction, previous: BinlogPosition | None, *, replaying: bool) -> bool:
-        """Apply one DDL transaction; returns False when the statement does not concern this task."""
+        """Apply one DDL transaction; returns False when the statement does not concern this task.
+
+        `replaying`: this is the very DDL a crash left marked in flight; only then may an "already
+        exists/does not exist" error mean that it was applied before the crash.
+        """
         assert self.conn is not None
         change = txn.changes[0]
         assert isinstance(change, DdlChange)
@@ -574,6 +633,7 @@ class Applier:
                 cp.write_checkpoint(cur, self.task, "incremental", txn.end, source_ts=txn.timestamp)
                 self.conn.commit()
                 return False
+            scope = ddl.analyze(change.statement, change.schema, change.context)
             statement = change.statement
             if self.migrate_definer and self.definer:
                 statement = _DEFINER.sub(f"DEFINER={self.definer}", statement)
@@ -583,8 +643,11 @@ class Applier:
                 cur, self.task, "incremental", previous, ddl_pending=True, source_ts=txn.timestamp
             )
             self.conn.commit()
-            trigger = _TRIGGER.match(statement)
-            drop_trigger = _DROP_TRIGGER.match(statement)
+            target = scope.target or (change.schema, "")
+            trigger = scope.kind == "TRIGGER" and scope.verb == "CREATE"
+            drop_trigger = scope.kind == "TRIGGER" and scope.verb == "DROP"
+            event = scope.kind == "EVENT" and scope.verb in ("CREATE", "ALTER")
+            drop_event = scope.kind == "EVENT" and scope.verb == "DROP"
             try:
                 if change.schema:
                     cur.execute(f"USE {quote_ident(change.schema)}") if self._db_exists(
@@ -592,51 +655,60 @@ class Applier:
                     ) else None
                 if trigger:
                     # Held back: a trigger on the standby would fire on applied rows (see snapshot).
-                    tdb, tname = _split_name(trigger.group(1), change.schema)
-                    cp.save_deferred(cur, self.task, "trigger", tdb, tname, statement)
+                    cp.save_deferred(cur, self.task, "trigger", target[0], target[1], statement)
                     self.log(
                         "info",
                         "apply",
-                        f"trigger {tdb}.{tname} recorded; it is created on the DR database at promote",
+                        f"trigger {target[0]}.{target[1]} recorded; it is created on the DR database at promote",
                     )
                 elif drop_trigger:
-                    tdb, tname = _split_name(drop_trigger.group(1), change.schema)
-                    cp.drop_deferred(cur, self.task, "trigger", tdb, tname)
-                    cur.execute(f"DROP TRIGGER IF EXISTS {quote_ident(tdb)}.{quote_ident(tname)}")
+                    cp.drop_deferred(cur, self.task, "trigger", target[0], target[1])
+                    cur.execute(f"DROP TRIGGER IF EXISTS {quote_ident(target[0])}.{quote_ident(target[1])}")
                 else:
-                    cur.execute(statement)
-                    event = _EVENT.match(statement)
-                    dropped = _DROP_EVENT.match(statement)
+                    self._enter_context(cur, change.context)
+                    try:
+                        cur.execute(statement)
+                    except pymysql.err.MySQLError as exc:
+                        code = exc.args[0] if exc.args else None
+                        if connection_lost(exc) or not (replaying and code in ALREADY_APPLIED):
+                            raise
+                        # applied before the crash; the steps after it (below) may not have been
+                        self.log("info", "apply", f"DDL already applied before the restart: {_mysql_message(exc)}")
+                    finally:
+                        if not self._lost(cur):
+                            self._own_session(cur)
                     if event:
-                        edb, ename = _split_name(event.group(1), change.schema)
+                        edb, ename = target
                         cur.execute(f"ALTER EVENT {quote_ident(edb)}.{quote_ident(ename)} {event_keyword(self.server_info)}")
                         # enabled on the service side: promote enables it here too
                         if re.search(r"\bDISABLE\b", statement, re.I):
                             cp.drop_deferred(cur, self.task, "event", edb, ename)
-                        elif statement.lstrip().upper().startswith("CREATE") or re.search(r"\bENABLE\b", statement, re.I):
+                        elif scope.verb == "CREATE" or re.search(r"\bENABLE\b", statement, re.I):
                             cp.save_deferred(cur, self.task, "event", edb, ename, "ENABLE")
-                    elif dropped:
-                        edb, ename = _split_name(dropped.group(1), change.schema)
-                        cp.drop_deferred(cur, self.task, "event", edb, ename)
+                    elif drop_event:
+                        cp.drop_deferred(cur, self.task, "event", target[0], target[1])
             except pymysql.err.MySQLError as exc:
-                code = exc.args[0] if exc.args else None
                 if connection_lost(exc):
                     raise
-                if not (replaying and code in ALREADY_APPLIED):
-                    self.conn.rollback()
-                    # The statement failed for real (it is not in flight any more): clear the mark,
-                    # or the retry would take this very error for "already applied by a crash".
-                    cp.write_checkpoint(cur, self.task, "incremental", previous, ddl_pending=False, source_ts=txn.timestamp)
-                    self.conn.commit()
-                    raise ReplicationError(
-                        f"DDL failed on the DR database: {_mysql_message(exc)}; statement: {change.statement[:300]}"
-                    ) from None
+                self.conn.rollback()
+                # The statement failed for real (it is not in flight any more): clear the mark,
+                # or the retry would take this very error for "already applied by a crash".
+                cp.write_checkpoint(cur, self.task, "incremental", previous, ddl_pending=False, source_ts=txn.timestamp)
+                self.conn.commit()
+                raise ReplicationError(
+                    f"DDL failed on the DR database: {_mysql_message(exc)}; statement: {change.statement[:300]}"
+                ) from None
             self.shapes.clear()
             cp.write_checkpoint(cur, self.task, "incremental", txn.end, source_ts=txn.timestamp)
             cur.execute("USE mysql")
         self.conn.commit()
         self.log("info", "apply", f"DDL applied on {db}: {' '.join(change.statement.split())[:200]}")
         return True
+
+    @staticmethod
+    def _lost(cur: pymysql.cursors.Cursor) -> bool:
+        conn = cur.connection
+        return conn is None or getattr(conn, "_sock", None) is None
 
     @staticmethod
     def _db_exists(cur: pymysql.cursors.Cursor, db: str) -> bool:

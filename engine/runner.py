@@ -542,7 +542,8 @@ class TaskRunner:
                 if ddl is not None:
                     previous = self.position
                     self._attempt_start, self._attempt_end = previous, ddl.end
-                    applier.apply_ddl(ddl, previous, replaying=replaying)
+                    # only the DDL the crash left in flight (the first one, at the checkpoint) is a replay
+                    applier.apply_ddl(ddl, previous, replaying=replaying and previous == target_cp.position)
                     self._attempt_start = self._attempt_end = None
                     replaying = False
                     self.position = ddl.end
@@ -895,12 +896,12 @@ def copy_summary(p: CopyProgress) -> dict:
 
 
 def _trigger_identity(statement: str) -> tuple[str, str]:
-    from engine.apply import _TRIGGER, _split_name
+    from engine.ddl import analyze
 
-    m = _TRIGGER.match(statement)
-    if not m:
+    scope = analyze(statement, "")
+    if scope.kind != "TRIGGER" or scope.target is None:
         return "", statement[:64]
-    return _split_name(m.group(1), "")
+    return scope.target
 
 
 def _binlog_gone(exc: BaseException) -> bool:

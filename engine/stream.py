@@ -29,6 +29,7 @@ from pymysqlreplication.row_event import DeleteRowsEvent, TableMapEvent, UpdateR
 
 from engine import rowdecode
 from engine.connect import META_DATABASE, BinlogPosition, ssl_options
+from engine.ddl import SessionContext, parse_status_vars
 from engine.errors import ReplicationError
 from engine.spec import SYSTEM_DATABASES, Endpoint
 
@@ -55,6 +56,7 @@ class RowChange:
 class DdlChange:
     schema: str  # the default database the statement ran in ("" when none)
     statement: str
+    context: SessionContext | None = None  # the source session's settings (None: not known)
 
 
 @dataclass
@@ -128,6 +130,22 @@ class FastQuery:
     timestamp: int
     schema: str
     query: str
+    # the raw event and where its status variables and query text lie: parsed only for DDL (rare)
+    data: bytes = b""
+    status_at: int = 0
+    status_len: int = 0
+    query_at: int = 0
+    end: int = 0
+
+    def context(self) -> SessionContext:
+        return parse_status_vars(self.data, self.status_at, self.status_len)
+
+    def text(self, ctx: SessionContext) -> str:
+        """The statement decoded in the character set its client sent it in."""
+        encoding = ctx.encoding()
+        if encoding == "utf-8":
+            return self.query
+        return self.data[self.query_at : self.end].decode(encoding, "backslashreplace")
 
 
 @dataclass
@@ -176,7 +194,7 @@ def parse_fast(data: bytes, checksum: bool) -> tuple[object, int]:
         q = p + 13 + status_len
         schema = data[q : q + db_len].decode("utf-8", "backslashreplace")
         query = data[q + db_len + 1 : end].decode("utf-8", "backslashreplace")
-        return FastQuery(timestamp, schema, query), log_pos
+        return FastQuery(timestamp, schema, query, data, p + 13, status_len, q + db_len + 1, end), log_pos
     if etype == MARIADB_GTID:
         seq = int.from_bytes(data[p : p + 8], "little")
         domain = _u32(data, p + 8)[0]
@@ -420,7 +438,10 @@ class BinlogReader:
                     schema = event.schema.decode() if isinstance(event.schema, bytes) else (event.schema or "")
                     # DDL changes table definitions: table ids may be reused with new columns.
                     stream.table_map.clear()
-                    ddl = Transaction(changes=[DdlChange(schema, query)], gtid=txn.gtid, timestamp=event.timestamp)
+                    context = event.context() if isinstance(event, FastQuery) else None
+                    if context is not None:
+                        query = event.text(context).strip()  # type: ignore[union-attr]
+                    ddl = Transaction(changes=[DdlChange(schema, query, context)], gtid=txn.gtid, timestamp=event.timestamp)
                     self.position = BinlogPosition(end.file, end.pos, txn.gtid)
                     ddl.end = self.position
                     txn = Transaction()
