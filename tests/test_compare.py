@@ -196,6 +196,7 @@ def test_compare_under_write_load_reports_consistent(pair, dbs):
     """Online: the task streams while a writer changes rows; differences in flight are rechecked away."""
     stop = threading.Event()
     errors: list[BaseException] = []
+    written = [0]  # loops of the writer so far
 
     def writer() -> None:
         conn = dbs.source.root("shop")
@@ -210,6 +211,8 @@ def test_compare_under_write_load_reports_consistent(pair, dbs):
                     cur.execute("DELETE FROM orders WHERE id = %s", (next_id - 5,))
                     cur.execute("UPDATE types SET txt = CONCAT('w', %s) WHERE id = %s", (next_id, rnd.randint(1, 9)))
                     next_id += 1
+                    written[0] += 1
+                    stop.wait(0.01)  # a steady load the task keeps up with (a few hundred changes/s)
         except BaseException as exc:  # noqa: BLE001 - reported by the test
             errors.append(exc)
         finally:
@@ -223,9 +226,11 @@ def test_compare_under_write_load_reports_consistent(pair, dbs):
             wait_for(lambda: errors or (dbs.target.sql("SELECT MAX(id) FROM shop.orders")[0][0] or 0) > 10_020, 60, 0.2, "load streaming")
             assert not errors
             for level in ("rows", "values"):
+                before = written[0]
                 report = compare.run_compare(pair, "cmp-task", level, chunk_rows=300)
                 assert report.status == "finished"
                 assert report.consistent, [d.to_json() for d in report.differences]
+                assert written[0] > before  # the source was being written to while it compared
         finally:
             stop.set()
             thread.join(30)
