@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import pymysql
 
@@ -364,10 +363,3 @@ def fix_statements(item: ObjectItem) -> tuple[str, ...]:
     if item.status == "inconsistent" and kind in ("view", "procedure", "function", "event") and create and rest:
         return (f"DROP {kind.upper()} IF EXISTS {qualified(db, rest)}", *create)
     return ()
-
-
-def describe(items: Sequence[ObjectItem]) -> dict[str, Any]:
-    counts: dict[str, int] = {}
-    for i in items:
-        counts[i.status] = counts.get(i.status, 0) + 1
-    return counts
