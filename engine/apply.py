@@ -12,6 +12,8 @@ hide it. Idempotent writes are not needed: each batch commits with its checkpoin
 crash starts from exactly the state the batch was first applied to. Tables in a non-transactional
 engine (MyISAM, Aria) are the exception: a rolled-back batch leaves their rows written, so they keep
 the replay-safe upserts and unchecked updates/deletes.
+
+DDL statements go to engine.ddl_apply (DdlApplier), which shares this session's connection.
 """
 
 from __future__ import annotations
@@ -23,37 +25,16 @@ import pymysql
 from pymysql.constants import CLIENT
 
 from engine import checkpoint as cp
-from engine import ddl
-from engine.connect import META_DATABASE, BinlogPosition, connect, quote_ident, server_info, set_read_only
+from engine import xa
+from engine.connect import BinlogPosition, connect, quote_ident, set_read_only
+from engine.ddl_apply import DdlApplier
 from engine.errors import ApplyConflict, ReplicationError
 from engine.progress import LogFn
-from engine.schema import event_keyword
-from engine.spec import SYSTEM_DATABASES, Endpoint
+from engine.server_errors import connection_lost, mysql_message
+from engine.spec import Endpoint
 from engine.stream import DdlChange, RowChange, Transaction
 
 MAX_STATEMENT_BYTES = 4 * 1024 * 1024
-
-# Errors that mean "this DDL was already applied" when a DDL is replayed after a crash.
-ALREADY_APPLIED = {
-    1007,
-    1008,
-    1049,
-    1050,
-    1051,
-    1054,
-    1060,
-    1061,
-    1091,
-    1146,
-    1304,
-    1305,
-    1359,
-    1360,
-    1537,
-    1539,
-    4088,
-}
-
 
 @dataclass(frozen=True)
 class TableShape:
@@ -71,17 +52,6 @@ class TableShape:
     @property
     def quoted(self) -> list[str]:
         return [quote_ident(self.columns[i]) for i in self.writable]
-
-
-_DEFINER = re.compile(
-    r"DEFINER\s*=\s*(?:`[^`]*`|'[^']*'|\"[^\"]*\"|[^\s@]+)\s*@\s*(?:`[^`]*`|'[^']*'|\"[^\"]*\"|[^\s]+)|DEFINER\s*=\s*CURRENT_USER(?:\s*\(\s*\))?",
-    re.I,
-)
-_SKIP_DDL = re.compile(
-    r"^\s*(GRANT|REVOKE|CREATE\s+USER|ALTER\s+USER|DROP\s+USER|RENAME\s+USER|SET\s+PASSWORD|CREATE\s+ROLE|DROP\s+ROLE|"
-    r"FLUSH|ANALYZE|OPTIMIZE|REPAIR|CHECK|INSTALL|UNINSTALL|CREATE\s+SERVER|ALTER\s+SERVER|DROP\s+SERVER|SET\s+|CREATE\s+SEQUENCE)",
-    re.I,
-)
 
 
 def _unquote(name: str) -> str:
@@ -112,15 +82,11 @@ class Applier:
     ):
         self.target = target
         self.task = task
-        self.databases = databases
-        self.migrate_definer = migrate_definer
         self.log = log or (lambda level, component, message: None)
         self.conn: pymysql.connections.Connection | None = None
         self.shapes: dict[tuple[str, str], TableShape] = {}
-        self.definer: str | None = None
-        self.server_info = None
-        # the apply session's own settings, restored after a DDL ran under the source's
-        self.session_defaults: tuple | None = None
+        # DDL policy (scope, session context, definer, replay), run in this same session
+        self.ddl_applier = DdlApplier(task, databases=databases, migrate_definer=migrate_definer, log=self.log)
 
     # -- session --------------------------------------------------------------------------------
     def open(self) -> None:
@@ -131,19 +97,11 @@ class Applier:
         with self.conn.cursor() as cur:
             # Keys, not FK checks, decide correctness here; cascades still run as on a replica.
             cur.execute("SET SESSION unique_checks = 1, SESSION innodb_lock_wait_timeout = 120")
-            cur.execute("SELECT CURRENT_USER()")
-            user, host = cur.fetchone()[0].rsplit("@", 1)
-            self.definer = f"{quote_ident(user)}@{quote_ident(host)}"
-            cur.execute(
-                "SELECT @@SESSION.sql_mode, @@SESSION.time_zone, @@SESSION.foreign_key_checks, @@SESSION.unique_checks, "
-                "@@SESSION.collation_connection, @@SESSION.collation_server, @@SESSION.auto_increment_increment, "
-                "@@SESSION.auto_increment_offset"
-            )
-            self.session_defaults = cur.fetchone()
-        self.server_info = server_info(self.conn)
+        self.ddl_applier.attach(self.conn)
         self.conn.commit()
 
     def close(self) -> None:
+        self.ddl_applier.detach()
         if self.conn is not None:
             try:
                 self.conn.close()
@@ -224,10 +182,17 @@ class Applier:
     def apply_batch(self, txns: list[Transaction]) -> None:
         """Apply row transactions and their last checkpoint as ONE DR-side transaction."""
         assert self.conn is not None and txns
-        changes = [c for t in txns for c in t.changes]
         last = txns[-1]
         try:
             with self.conn.cursor() as cur:
+                changes: list = []
+                for t in txns:
+                    if t.xa is None:
+                        changes.extend(t.changes)
+                    elif t.xa[0] == "prepare":  # not a change yet: held until the source decides
+                        xa.hold(cur, self.task, t)
+                    else:
+                        changes.extend(xa.release(cur, self.task, t))
                 for run in _runs(changes):
                     self._apply_run(cur, run)
                 cp.write_checkpoint(cur, self.task, "incremental", last.end, source_ts=last.timestamp)
@@ -272,10 +237,10 @@ class Applier:
                 dup = _DUPLICATE.search(str(exc.args[1]) if len(exc.args) > 1 else "")
                 key = f"{dup.group(2)}={dup.group(1)!r}" if dup else "?"
                 raise ApplyConflict(
-                    self.task, f"{schema}.{table}", "a change", key, f"was refused: {_mysql_message(exc)}"
+                    self.task, f"{schema}.{table}", "a change", key, f"was refused: {mysql_message(exc)}"
                 ) from None
             raise ReplicationError(
-                f"applying changes to {schema}.{table} failed: {_mysql_message(exc)}"
+                f"applying changes to {schema}.{table} failed: {mysql_message(exc)}"
             ) from None
 
     def _conflict(self, name: str, operation: str, shape: TableShape, key: tuple, found: str) -> ApplyConflict:
@@ -528,192 +493,23 @@ class Applier:
             )
         return self._conflict(name, operation, shape, key, "found no row")
 
-    # -- DDL ------------------------------------------------------------------------------------
+    # -- DDL (engine.ddl_apply) ---------------------------------------------------------------------
     def wants(self, db: str) -> bool:
-        if not db:
-            return False
-        if self.databases is not None:
-            return db in self.databases
-        return db.lower() not in SYSTEM_DATABASES and db != META_DATABASE
+        return self.ddl_applier.wants(db)
 
     def ddl_database(self, change: DdlChange) -> str | None:
-        """The database a DDL statement acts on, or None when it does not concern this task.
-
-        Raises ReplicationError for a statement that touches this task's databases and others too:
-        applying it would change DR-side data the task does not own, skipping it would lose a change.
-        """
-        if _SKIP_DDL.match(change.statement):
-            return None
-        scope = ddl.analyze(change.statement, change.schema, change.context)
-        inside = sorted(db for db in scope.databases if self.wants(db))
-        outside = sorted(db for db in scope.databases if not self.wants(db))
-        if not inside:
-            self.log(
-                "info", "apply",
-                f"DDL on other databases skipped: {', '.join(outside) or '(none)'}: {' '.join(change.statement.split())[:200]}",
-            )  # fmt: skip
-            return None
-        if outside:
-            raise ReplicationError(
-                f"a DDL statement touches databases of this task ({', '.join(inside)}) and others "
-                f"({', '.join(outside)}); it can be neither applied nor skipped safely: "
-                f"{' '.join(change.statement.split())[:300]}"
-            )
-        target = scope.target[0] if scope.target else ""
-        return target if target in inside else inside[0]
-
-    def _enter_context(self, cur: pymysql.cursors.Cursor, context: ddl.SessionContext | None) -> None:
-        """Run the next statement under the source session's settings, as a native replica does."""
-        if context is None:
-            return
-        sets: list[str] = []
-        args: list[object] = []
-        if context.time_zone is not None:
-            sets.append("SESSION time_zone = %s")
-            args.append(context.time_zone)
-        if context.foreign_key_checks is not None:
-            sets += [f"SESSION foreign_key_checks = {context.foreign_key_checks}", f"SESSION unique_checks = {context.unique_checks}"]
-        if context.auto_increment is not None:
-            sets += [f"SESSION auto_increment_increment = {int(context.auto_increment[0])}",
-                     f"SESSION auto_increment_offset = {int(context.auto_increment[1])}"]  # fmt: skip
-        if context.charset is not None:
-            # the text is sent as utf8mb4 (character_set_client stays); literals and new databases
-            # take the source's collations
-            names = self._collations(cur, context.charset[1:])
-            for var, name in zip(("collation_connection", "collation_server"), names, strict=True):
-                if name:
-                    sets.append(f"SESSION {var} = %s")
-                    args.append(name)
-        if sets:
-            try:
-                cur.execute("SET " + ", ".join(sets), args)
-            except pymysql.err.MySQLError as exc:
-                if connection_lost(exc):
-                    raise
-                raise ReplicationError(f"cannot take the service session's settings for a DDL: {_mysql_message(exc)}") from None
-        if context.sql_mode is not None:
-            try:
-                cur.execute("SET SESSION sql_mode = %s", (ddl.sql_mode_names(context.sql_mode),))
-            except pymysql.err.MySQLError as exc:
-                if connection_lost(exc):
-                    raise
-                # a mode only the source's vendor knows: the portable part still parses the statement
-                cur.execute("SET SESSION sql_mode = %s", (ddl.sql_mode_names(context.sql_mode, portable=True),))
-
-    def _collations(self, cur: pymysql.cursors.Cursor, ids: tuple[int, ...]) -> list[str | None]:
-        names: list[str | None] = []
-        for cid in ids:
-            cur.execute("SELECT COLLATION_NAME FROM information_schema.COLLATIONS WHERE ID = %s", (cid,))
-            row = cur.fetchone()
-            names.append(row[0] if row else None)  # unknown on the DR server: keep its own
-        return names
-
-    def _own_session(self, cur: pymysql.cursors.Cursor) -> None:
-        """Back to the applier's own session settings (captured at open)."""
-        if self.session_defaults:
-            cur.execute(
-                "SET SESSION sql_mode = %s, SESSION time_zone = %s, SESSION foreign_key_checks = %s, "
-                "SESSION unique_checks = %s, SESSION collation_connection = %s, SESSION collation_server = %s, "
-                "SESSION auto_increment_increment = %s, SESSION auto_increment_offset = %s",
-                self.session_defaults,
-            )
+        return self.ddl_applier.ddl_database(change)
 
     def apply_ddl(self, txn: Transaction, previous: BinlogPosition | None, *, replaying: bool) -> bool:
-        """Apply one DDL transaction; returns False when the statement does not concern this task.
-
-        `replaying`: this is the very DDL a crash left marked in flight; only then may an "already
-        exists/does not exist" error mean that it was applied before the crash.
-        """
-        assert self.conn is not None
-        change = txn.changes[0]
-        assert isinstance(change, DdlChange)
-        db = self.ddl_database(change)
-        with self.conn.cursor() as cur:
-            if db is None:
-                cp.write_checkpoint(cur, self.task, "incremental", txn.end, source_ts=txn.timestamp)
-                self.conn.commit()
-                return False
-            scope = ddl.analyze(change.statement, change.schema, change.context)
-            statement = change.statement
-            if self.migrate_definer and self.definer:
-                statement = _DEFINER.sub(f"DEFINER={self.definer}", statement)
-            # Mark the DDL as in flight (committed), then run it: after a crash the mark tells that
-            # it may already be applied.
-            cp.write_checkpoint(
-                cur, self.task, "incremental", previous, ddl_pending=True, source_ts=txn.timestamp
-            )
-            self.conn.commit()
-            target = scope.target or (change.schema, "")
-            trigger = scope.kind == "TRIGGER" and scope.verb == "CREATE"
-            drop_trigger = scope.kind == "TRIGGER" and scope.verb == "DROP"
-            event = scope.kind == "EVENT" and scope.verb in ("CREATE", "ALTER")
-            drop_event = scope.kind == "EVENT" and scope.verb == "DROP"
-            try:
-                if change.schema:
-                    cur.execute(f"USE {quote_ident(change.schema)}") if self._db_exists(
-                        cur, change.schema
-                    ) else None
-                if trigger:
-                    # Held back: a trigger on the standby would fire on applied rows (see snapshot).
-                    cp.save_deferred(cur, self.task, "trigger", target[0], target[1], statement)
-                    self.log(
-                        "info",
-                        "apply",
-                        f"trigger {target[0]}.{target[1]} recorded; it is created on the DR database at promote",
-                    )
-                elif drop_trigger:
-                    cp.drop_deferred(cur, self.task, "trigger", target[0], target[1])
-                    cur.execute(f"DROP TRIGGER IF EXISTS {quote_ident(target[0])}.{quote_ident(target[1])}")
-                else:
-                    self._enter_context(cur, change.context)
-                    try:
-                        cur.execute(statement)
-                    except pymysql.err.MySQLError as exc:
-                        code = exc.args[0] if exc.args else None
-                        if connection_lost(exc) or not (replaying and code in ALREADY_APPLIED):
-                            raise
-                        # applied before the crash; the steps after it (below) may not have been
-                        self.log("info", "apply", f"DDL already applied before the restart: {_mysql_message(exc)}")
-                    finally:
-                        if not self._lost(cur):
-                            self._own_session(cur)
-                    if event:
-                        edb, ename = target
-                        cur.execute(f"ALTER EVENT {quote_ident(edb)}.{quote_ident(ename)} {event_keyword(self.server_info)}")
-                        # enabled on the service side: promote enables it here too
-                        if re.search(r"\bDISABLE\b", statement, re.I):
-                            cp.drop_deferred(cur, self.task, "event", edb, ename)
-                        elif scope.verb == "CREATE" or re.search(r"\bENABLE\b", statement, re.I):
-                            cp.save_deferred(cur, self.task, "event", edb, ename, "ENABLE")
-                    elif drop_event:
-                        cp.drop_deferred(cur, self.task, "event", target[0], target[1])
-            except pymysql.err.MySQLError as exc:
-                if connection_lost(exc):
-                    raise
-                self.conn.rollback()
-                # The statement failed for real (it is not in flight any more): clear the mark,
-                # or the retry would take this very error for "already applied by a crash".
-                cp.write_checkpoint(cur, self.task, "incremental", previous, ddl_pending=False, source_ts=txn.timestamp)
-                self.conn.commit()
-                raise ReplicationError(
-                    f"DDL failed on the DR database: {_mysql_message(exc)}; statement: {change.statement[:300]}"
-                ) from None
-            self.shapes.clear()
-            cp.write_checkpoint(cur, self.task, "incremental", txn.end, source_ts=txn.timestamp)
-            cur.execute("USE mysql")
-        self.conn.commit()
-        self.log("info", "apply", f"DDL applied on {db}: {' '.join(change.statement.split())[:200]}")
-        return True
-
-    @staticmethod
-    def _lost(cur: pymysql.cursors.Cursor) -> bool:
-        conn = cur.connection
-        return conn is None or getattr(conn, "_sock", None) is None
-
-    @staticmethod
-    def _db_exists(cur: pymysql.cursors.Cursor, db: str) -> bool:
-        cur.execute("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME=%s", (db,))
-        return cur.fetchone() is not None
+        """Apply one DDL transaction (see DdlApplier.apply); False when it does not concern this task."""
+        try:
+            applied = self.ddl_applier.apply(txn, previous, replaying=replaying)
+        except BaseException:
+            self.shapes.clear()  # the statement may have run before the failure
+            raise
+        if applied:
+            self.shapes.clear()  # any table's columns or keys may have changed
+        return applied
 
 
 # Column types whose text form may not compare equal to the stored value: never used to verify a
@@ -781,21 +577,3 @@ def _runs(changes: list[RowChange | DdlChange]) -> list[list[RowChange]]:
 
 def _chunks(items: list, n: int) -> list[list]:
     return [items[i : i + n] for i in range(0, len(items), n)]
-
-
-# Server errors that mean the session is gone rather than that the statement is wrong.
-SESSION_GONE = {1053, 1077, 1152, 1153, 1159, 1160, 1161, 1927, 4031}
-
-
-def connection_lost(exc: BaseException) -> bool:
-    """Client-side errors (2xxx: lost, gone away) and server shutdown/kill: reconnect, don't fail."""
-    if isinstance(exc, pymysql.err.InterfaceError):
-        return True
-    code = exc.args[0] if isinstance(exc, pymysql.err.MySQLError) and exc.args else None
-    return isinstance(code, int) and (code >= 2000 or code in SESSION_GONE or code == 0)
-
-
-def _mysql_message(exc: pymysql.err.MySQLError) -> str:
-    if len(exc.args) >= 2:
-        return f"({exc.args[0]}) {exc.args[1]}"
-    return str(exc)

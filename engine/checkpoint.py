@@ -39,6 +39,16 @@ _DDL = (
         definition LONGTEXT NOT NULL,
         PRIMARY KEY (task, kind, db, name)
     ) ENGINE=InnoDB""",
+    # XA transactions the source has prepared but not yet committed or rolled back: their changes,
+    # in pieces of at most XA_PIECE_BYTES, until the decision arrives (see engine/xa.py)
+    f"""CREATE TABLE IF NOT EXISTS {META}.`xa_pending` (
+        task VARCHAR(64) NOT NULL,
+        xid VARCHAR(400) CHARACTER SET ascii NOT NULL,
+        piece INT NOT NULL,
+        gtid TEXT NULL,
+        changes LONGBLOB NOT NULL,
+        PRIMARY KEY (task, xid, piece)
+    ) ENGINE=InnoDB""",
 )
 
 
@@ -110,6 +120,7 @@ def delete_checkpoint(conn: pymysql.connections.Connection, task: str) -> None:
     with conn.cursor() as cur:
         cur.execute(f"DELETE FROM {META}.`checkpoint` WHERE task = %s", (task,))
         cur.execute(f"DELETE FROM {META}.`deferred_object` WHERE task = %s", (task,))
+        cur.execute(f"DELETE FROM {META}.`xa_pending` WHERE task = %s", (task,))
 
 
 def save_deferred(

@@ -28,6 +28,7 @@ from engine.connect import META_DATABASE, BinlogPosition, binlog_position, conne
 from engine.errors import ActionNotAllowed, DrsError, FieldError, SpecInvalid
 from engine.objects import ObjectItem, fix_statements
 from engine.spec import SYSTEM_DATABASES, Endpoint, TaskSpec
+from engine.sqlexpr import float_as_double_sql
 from engine.status import Action, Status, why_not
 
 LEVELS = ("objects", "rows", "values")
@@ -437,7 +438,7 @@ class Comparer:
             report.tables.append(self._compare_table(plan, report))
 
     def _plan(self, db: str, t: str) -> _TablePlan:
-        from engine.snapshot import INT_TYPES, chunk_key, table_columns
+        from engine.chunks import INT_TYPES, chunk_key, table_columns
 
         with self.src.conn() as c:
             columns = table_columns(c, db, t)
@@ -510,7 +511,7 @@ class Comparer:
 
     def _walk_boundaries(self, plan: _TablePlan) -> list[_Chunk]:
         """Chunk upper bounds every `chunk_rows` keys, read from the source's key index (never the rows)."""
-        from engine.snapshot import key_compare
+        from engine.chunks import key_compare
 
         keys = [quote_ident(k) for k in plan.key]
         lits = ",".join(c.literal_sql for c in plan.key_columns)
@@ -748,7 +749,7 @@ class _TablePlan:
         for c in self.columns:
             q = quote_ident(c.name)
             if c.kind == "float":
-                parts.append(f"CAST({q} AS DOUBLE)")
+                parts.append(float_as_double_sql(q, None))  # one spelling on both sides, any version
             elif c.kind == "geometry":
                 parts.append(f"ST_AsWKB({q})")
             elif c.kind == "bit":
@@ -768,7 +769,7 @@ class _TablePlan:
         return "CONCAT_WS(0x01," + ",".join(c.literal_sql for c in self.key_columns) + ")"
 
     def where(self, chunk: _Chunk) -> str:
-        from engine.snapshot import key_compare
+        from engine.chunks import key_compare
 
         if chunk.bucket is not None:
             return f"CRC32({self._exact_expr()}) & {chunk.buckets - 1} = {chunk.bucket}" if chunk.buckets > 1 else "1"

@@ -1,4 +1,5 @@
-"""DDL policy: which databases a replicated statement touches, and the session it must run under.
+"""What a replicated DDL statement is: its tokens, the databases it touches, the session it must run
+under, and its definer. What to do with it (apply, skip, replay) is engine.ddl_apply's business.
 
 Scope comes from the statement's tokens, not a regex over its text: strings and comments never name
 a database (a COMMENT 'shop.t' is no reference to shop), backticks may hold dots, and `/*!...*/`
@@ -18,6 +19,8 @@ import struct
 from dataclasses import dataclass, field
 
 import pymysql.charset
+
+from engine.connect import quote_ident
 
 # -- session context -----------------------------------------------------------------------------
 
@@ -55,6 +58,7 @@ class SessionContext:
     auto_increment: tuple[int, int] | None = None  # increment, offset
     charset: tuple[int, int, int] | None = None  # character_set_client, collation_connection, collation_server ids
     time_zone: str | None = None
+    microseconds: int | None = None  # fraction of the statement's start time (MariaDB Q_HRNOW, MySQL Q_MICROSECONDS)
 
     @property
     def ansi_quotes(self) -> bool:
@@ -117,6 +121,9 @@ def parse_status_vars(data: bytes, start: int, length: int) -> SessionContext:
                 n = data[p]
                 values["time_zone"] = data[p + 1 : p + 1 + n].decode("ascii", "replace")
                 p += 1 + n
+            elif key in (13, 128):  # Q_MICROSECONDS (MySQL), Q_HRNOW (MariaDB): 3 bytes
+                values["microseconds"] = int.from_bytes(data[p : p + 3], "little")
+                p += 3
             elif key == 6:  # catalog
                 p += 1 + data[p]
             elif key == 11:  # invoker user, host
@@ -144,6 +151,9 @@ def parse_status_vars(data: bytes, start: int, length: int) -> SessionContext:
 class Token:
     kind: str  # "word" (bare identifier or keyword), "ident" (quoted identifier), "string", "punct"
     text: str  # for "ident": the unquoted name; for "string": the raw literal
+    # where the token is in the statement (sql[start:end]), so a rewrite can splice the original text
+    start: int = field(default=0, compare=False)
+    end: int = field(default=0, compare=False)
 
     @property
     def upper(self) -> str:
@@ -181,19 +191,20 @@ def tokenize(sql: str, *, ansi_quotes: bool = False, backslash_escapes: bool = T
             exec_depth -= 1
             i += 2
         elif c == "`" or (c == '"' and ansi_quotes):
+            start = i
             text, i = _quoted(sql, i, escapes=False)
-            out.append(Token("ident", text))
+            out.append(Token("ident", text, start, i))
         elif c in "'\"":
             start = i
             _, i = _quoted(sql, i, escapes=backslash_escapes)
-            out.append(Token("string", sql[start:i]))
+            out.append(Token("string", sql[start:i], start, i))
         else:
             m = _WORD.match(sql, i)
             if m:
-                out.append(Token("word", m.group()))
+                out.append(Token("word", m.group(), i, m.end()))
                 i = m.end()
             else:
-                out.append(Token("punct", c))
+                out.append(Token("punct", c, i, i + 1))
                 i += 1
     return out
 
@@ -282,11 +293,31 @@ class _Reader:
             else:
                 return
 
+    def skip_set_statement(self) -> None:
+        if self.word() == "SET" and self.word(1) == "STATEMENT":  # MariaDB: SET STATEMENT var=x FOR <statement>
+            while self.peek() is not None and self.word() != "FOR":
+                self.p += 1
+            self.p += 1
+
+    def at_punct(self, text: str, k: int = 0) -> bool:
+        tok = self.peek(k)
+        return tok is not None and tok.kind == "punct" and tok.text == text
+
     def skip_if_exists(self) -> None:
         if self.word() == "IF":
             self.p += 1
             self.accept("NOT")
             self.accept("EXISTS")
+
+
+def body_of(statement: str, context: SessionContext | None = None) -> str:
+    """The statement without a leading `SET STATEMENT var=value[, ...] FOR` (MariaDB)."""
+    ctx = context or SessionContext()
+    tokens = tokenize(statement, ansi_quotes=ctx.ansi_quotes, backslash_escapes=ctx.backslash_escapes)
+    r = _Reader(tokens, "")
+    r.skip_set_statement()
+    tok = r.peek()
+    return statement if r.p == 0 or tok is None else statement[tok.start :]
 
 
 def analyze(statement: str, default_db: str, context: SessionContext | None = None) -> DdlScope:
@@ -295,10 +326,7 @@ def analyze(statement: str, default_db: str, context: SessionContext | None = No
     tokens = tokenize(statement, ansi_quotes=ctx.ansi_quotes, backslash_escapes=ctx.backslash_escapes)
     r = _Reader(tokens, default_db)
     scope = DdlScope()
-    if r.word() == "SET" and r.word(1) == "STATEMENT":  # MariaDB: SET STATEMENT var=x FOR <statement>
-        while r.peek() is not None and r.word() != "FOR":
-            r.p += 1
-        r.p += 1
+    r.skip_set_statement()
     scope.verb = r.word()
     r.p += 1
     r.skip_definer()
@@ -443,3 +471,92 @@ def _table_list(r: _Reader, ctes: set[str], *, single: bool) -> list[tuple[str, 
         if single or nxt is None or nxt.text != ",":
             return found
         r.p += 1
+
+
+# -- definer ------------------------------------------------------------------------------------
+# One rule for the initial copy (SHOW CREATE output) and streaming (binlog DDL): only the DEFINER
+# clause of the statement's own header counts. A routine body may hold `DEFINER=` text (a string, a
+# comment, a CREATE VIEW it PREPAREs): that is data of the routine, never rewritten.
+
+_CURRENT = {"CURRENT_USER", "CURRENT_ROLE"}  # MariaDB accepts a role as definer
+
+
+def _name_text(tok: Token, ctx: SessionContext) -> str:
+    """The name a word, quoted identifier or string literal spells."""
+    if tok.kind == "string":
+        return _quoted(tok.text, 0, escapes=ctx.backslash_escapes)[0]
+    return tok.text
+
+
+def _header_definer(statement: str, context: SessionContext | None) -> tuple[int, int, str] | None:
+    """(start, end, account) of the DEFINER clause in the header `CREATE|ALTER [OR REPLACE]
+    [ALGORITHM = x] DEFINER = account [SQL SECURITY x] VIEW|PROCEDURE|...`, or None without one.
+
+    statement[start:end] is the whole clause (`DEFINER = user@host`); account is `user@host` (a role:
+    `user`), '' for CURRENT_USER / CURRENT_ROLE.
+    """
+    ctx = context or SessionContext()
+    r = _Reader(tokenize(statement, ansi_quotes=ctx.ansi_quotes, backslash_escapes=ctx.backslash_escapes), "")
+    r.skip_set_statement()
+    if not r.accept("CREATE", "ALTER"):
+        return None
+    while True:
+        if r.word() == "OR" and r.word(1) == "REPLACE":
+            r.p += 2
+        elif (r.word() == "ALGORITHM" and r.at_punct("=", 1)) or (r.word() == "SQL" and r.word(1) == "SECURITY"):
+            r.p += 3
+        elif r.word() == "DEFINER" and r.at_punct("=", 1):
+            break
+        else:
+            return None  # the object keyword (or anything else) came first: no definer clause
+    start = r.peek().start  # type: ignore[union-attr]
+    r.p += 2
+    user = r.peek()
+    if user is None or user.kind == "punct":
+        return None
+    r.p += 1
+    if user.upper in _CURRENT:
+        end = r.peek(1).end if r.at_punct("(") and r.at_punct(")", 1) else user.end  # type: ignore[union-attr]
+        return start, end, ""
+    name = _name_text(user, ctx)
+    if not r.at_punct("@"):
+        return start, user.end, name  # a role has no host
+    r.p += 1
+    host = r.peek()
+    if host is None or host.kind == "punct":
+        return start, user.end, name
+    if host.kind != "word":
+        return start, host.end, f"{name}@{_name_text(host, ctx)}"
+    # an unquoted host (localhost, 10.0.0.1, db.example.com) is several tokens with no space between
+    parts, end = [host.text], host.end
+    r.p += 1
+    while (nxt := r.peek()) is not None and nxt.start == end and (nxt.kind == "word" or nxt.text == "."):
+        parts.append(nxt.text)
+        end = nxt.end
+        r.p += 1
+    return start, end, f"{name}@{''.join(parts)}"
+
+
+def definer_of(statement: str, context: SessionContext | None = None) -> str:
+    """The definer account of a CREATE/ALTER statement's header as 'user@host' ('' when it names
+    none, or CURRENT_USER)."""
+    found = _header_definer(statement, context)
+    return found[2] if found else ""
+
+
+def definer_clause(account: str) -> str:
+    """`user`@`host` for an account written as user@host (the host is after the last @)."""
+    if "@" not in account:
+        return quote_ident(account)  # a role (MariaDB) has no host
+    user, host = account.rsplit("@", 1)
+    return f"{quote_ident(user)}@{quote_ident(host)}"
+
+
+def rewrite_definer(statement: str, account: str, context: SessionContext | None = None) -> str:
+    """The statement with its header's DEFINER set to `account` (user@host); unchanged when the header
+    has no DEFINER clause. `context` tells how the text was written (ANSI_QUOTES, backslash escapes)."""
+    found = _header_definer(statement, context)
+    if found is None:
+        return statement
+    start, end, _ = found
+    return statement[:start] + "DEFINER=" + definer_clause(account) + statement[end:]

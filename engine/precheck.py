@@ -447,44 +447,70 @@ def check_binlog_enabled(ctx: CheckContext) -> tuple[str, str, str]:
 @item("source_binlog_format", "Service database binlog format", "source")
 def check_binlog_format(ctx: CheckContext) -> tuple[str, str, str]:
     value = (ctx.source.var("binlog_format") or "").upper()
-    if value == "ROW":
-        return PASSED, "binlog_format is ROW", ""
-    return (
-        FAILED,
-        f"binlog_format is {value or 'unknown'}; DR replay needs row events (ROW)",
-        "SET GLOBAL binlog_format='ROW'; and binlog_format=ROW under [mysqld] in my.cnf "
-        "(sessions already open keep the old format: reconnect the applications)",
-    )
+    if value != "ROW":
+        return (
+            FAILED,
+            f"binlog_format is {value or 'unknown'}; DR replay needs row events (ROW)",
+            "SET GLOBAL binlog_format='ROW'; and binlog_format=ROW under [mysqld] in my.cnf "
+            "(sessions already open keep the old format: reconnect the applications)",
+        )
+    # Compressed events (MySQL 8.0.20+ TRANSACTION_PAYLOAD, MariaDB's log_bin_compress) cannot be read:
+    # the task would fail at the first one.
+    compressed = [name for name in ("binlog_transaction_compression", "log_bin_compress") if _on(ctx.source.var(name))]
+    if compressed:
+        return (
+            FAILED,
+            f"binlog_format is ROW, but {' and '.join(f'{n} is ON' for n in compressed)}: DRS Desktop cannot "
+            "read compressed binlog events (the task would fail at the first one)",
+            " ".join(f"SET GLOBAL {n}=OFF; and {n}=OFF under [mysqld] in my.cnf." for n in compressed)
+            + " (sessions already open keep the old setting: reconnect the applications)",
+        )
+    return PASSED, "binlog_format is ROW, uncompressed", ""
 
 
 @item("source_binlog_row_image", "Service database binlog row image", "source")
 def check_binlog_row_image(ctx: CheckContext) -> tuple[str, str, str]:
     value = (ctx.source.var("binlog_row_image") or "").upper()
-    if value == "FULL" or value == "":  # MySQL 5.5 and older have no such variable: always full
-        return PASSED, f"binlog_row_image is {value or 'FULL (implicit)'}", ""
-    return (
-        FAILED,
-        f"binlog_row_image is {value}; updates and deletes must carry every column (FULL) to be replayed",
-        "SET GLOBAL binlog_row_image='FULL'; and binlog_row_image=FULL under [mysqld] in my.cnf",
-    )
+    if value not in ("FULL", ""):  # MySQL 5.5 and older have no such variable: always full
+        return (
+            FAILED,
+            f"binlog_row_image is {value}; updates and deletes must carry every column (FULL) to be replayed",
+            "SET GLOBAL binlog_row_image='FULL'; and binlog_row_image=FULL under [mysqld] in my.cnf",
+        )
+    # MySQL 8: PARTIAL_JSON logs a JSON update as a diff (PARTIAL_UPDATE_ROWS events), not the full row
+    options = (ctx.source.var("binlog_row_value_options") or "").upper()
+    if "PARTIAL_JSON" in options:
+        return (
+            FAILED,
+            f"binlog_row_image is {value or 'FULL (implicit)'}, but binlog_row_value_options is {options}: "
+            "JSON updates are logged as partial diffs, which DRS Desktop cannot replay (the task would "
+            "fail at the first one)",
+            "SET GLOBAL binlog_row_value_options=''; and binlog_row_value_options='' under [mysqld] in "
+            "my.cnf (sessions already open keep the old setting: reconnect the applications)",
+        )
+    return PASSED, f"binlog_row_image is {value or 'FULL (implicit)'}", ""
 
 
 @item("source_binlog_row_metadata", "Service database binlog row metadata", "source")
 def check_binlog_row_metadata(ctx: CheckContext) -> tuple[str, str, str]:
     value = ctx.source.var("binlog_row_metadata")
+    # Without FULL metadata a row event does not say which integers are UNSIGNED nor the character
+    # set of a string: the stream refuses to guess and fails at the first change (rowdecode).
     if value is None:
         return (
-            CONFIRM,
+            FAILED,
             f"{ctx.source.info.label if ctx.source.info else 'the server'} has no binlog_row_metadata "
-            "(MariaDB before 10.5, MySQL before 8.0.1): row events carry no column names, so replay "
-            "depends on the DR table having exactly the service table's column order",
-            "avoid column reordering DDL during DR, or upgrade to a server with binlog_row_metadata=FULL",
+            "(MariaDB before 10.5, MySQL before 8.0.1): row events carry no column names, signedness or "
+            "character sets, so changes could only be replayed by guessing them",
+            "upgrade the service database to MySQL 8.0.1+ or MariaDB 10.5+ and set binlog_row_metadata=FULL",
         )
     if value.upper() == "FULL":
         return PASSED, "binlog_row_metadata is FULL", ""
     return (
         FAILED,
-        f"binlog_row_metadata is {value.upper()}: row events then carry no column names",
+        f"binlog_row_metadata is {value.upper()}: row events then carry no column names, and DRS Desktop "
+        "decodes UNSIGNED integers and character sets only from FULL metadata (it would have to guess "
+        "them; the task fails at the first change instead)",
         "SET GLOBAL binlog_row_metadata='FULL'; and binlog_row_metadata=FULL under [mysqld] in my.cnf",
     )
 

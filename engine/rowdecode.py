@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import struct
 from collections.abc import Callable
 
 from pymysqlreplication import row_event
 from pymysqlreplication.constants import FIELD_TYPE
-from pymysqlreplication.json_binary import parse_json
+
+from engine.errors import ReplicationError
 
 NULL = "NULL"
 _u16 = struct.Struct("<H").unpack_from
@@ -38,12 +40,15 @@ def _int_decoder(size: int, unsigned: bool) -> Decoder:
 
 def _float(buf: bytes, off: int) -> tuple[str, int]:
     # repr() is the shortest text that parses back to the same double; a FLOAT widened to double
-    # and parsed back rounds to the same FLOAT.
-    return repr(_f32(buf, off)[0]), off + 4
+    # and parsed back rounds to the same FLOAT. "-0.0" would be a DECIMAL literal, which has no
+    # negative zero: "-0e0" is the DOUBLE -0 (MySQL can store it; MariaDB stores 0 either way).
+    lit = repr(_f32(buf, off)[0])
+    return (lit if lit != "-0.0" else "-0e0"), off + 4
 
 
 def _double(buf: bytes, off: int) -> tuple[str, int]:
-    return repr(_f64(buf, off)[0]), off + 8
+    lit = repr(_f64(buf, off)[0])
+    return (lit if lit != "-0.0" else "-0e0"), off + 8
 
 
 _DIG2BYTES = (0, 1, 1, 2, 2, 3, 3, 4, 4, 4)
@@ -218,20 +223,228 @@ def _json_decoder(length_size: int) -> Decoder:
     def dec(buf: bytes, off: int) -> tuple[str, int]:
         length = int.from_bytes(buf[off : off + length_size], "little")
         start = off + length_size
-        data = buf[start : start + length]
-        if not data:
-            return "CAST('null' AS JSON)", start + length
-        value = parse_json(data[0], data[1:])
-        text = json.dumps(value, ensure_ascii=False, default=_json_default)
-        return f"CAST(_utf8mb4 X'{text.encode().hex()}' AS JSON)", start + length
+        return json_literal(buf[start : start + length]), start + length
 
     return dec
 
 
-def _json_default(obj: object) -> object:
-    if isinstance(obj, bytes):
-        return obj.decode("utf-8", "surrogateescape")
-    return str(obj)
+# ---- MySQL binary JSON --------------------------------------------------------------------------
+# Format: sql-common/json_binary.h. A document is a type byte and a value; objects and arrays hold
+# entries (key offset/length, value type and offset, or the value itself when it fits) whose offsets
+# count from the start of the container. The DR side rebuilds the value from what we send, so what
+# we send must parse back to the same JSON DOM: same types, same numbers. JSON text does that for
+# most documents; where text cannot (a DECIMAL/DATE/TIME inside the JSON, an unsigned integer that
+# text would read as signed or the reverse, a double that the server's text parser, rapidjson in
+# normal-precision mode, could round differently), that part is built with JSON_OBJECT/JSON_ARRAY
+# over SQL values of the right type.
+
+_J_OBJ, _J_ARR, _J_LIT, _J_INT, _J_UINT, _J_DBL, _J_STR, _J_OPQ = range(8)
+_JSON_LITERALS = {0: "null", 1: "true", 2: "false"}
+_UINT32_MAX = 0xFFFFFFFF
+_MYSQL_DECIMAL, _MYSQL_TIMESTAMP, _MYSQL_DATE, _MYSQL_TIME, _MYSQL_DATETIME = 246, 7, 10, 11, 12
+
+
+class JsonError(ValueError):
+    """Bytes that are not MySQL binary JSON."""
+
+
+def _varlen(data: bytes, pos: int) -> tuple[int, int]:
+    """data-length of json_binary.h: 7 bits a byte, low bits first, high bit = more bytes."""
+    value = 0
+    for i in range(5):
+        b = data[pos + i]
+        value |= (b & 0x7F) << (7 * i)
+        if not b & 0x80:
+            return value, pos + i + 1
+    raise JsonError("a length of more than 5 bytes")
+
+
+def _json_value(t: int, data: bytes, pos: int, end: int) -> tuple:
+    """The node (kind, ...) of the value of type `t` stored at data[pos:] (a container: up to end)."""
+    if t in (0, 1, 2, 3):
+        large = t in (1, 3)
+        osize = 4 if large else 2
+        count = int.from_bytes(data[pos : pos + osize], "little")
+        size = int.from_bytes(data[pos + osize : pos + 2 * osize], "little")
+        if pos + size > end or size < 2 * osize:
+            raise JsonError("a container larger than its parent")
+        end = pos + size
+        is_object = t in (0, 1)
+        entry = 2 * osize
+        keys: list[bytes] = []
+        if is_object:
+            for _ in range(count):
+                koff = int.from_bytes(data[pos + entry : pos + entry + osize], "little")
+                klen = _u16(data, pos + entry + osize)[0]
+                if pos + koff + klen > end:
+                    raise JsonError("a key outside its object")
+                keys.append(bytes(data[pos + koff : pos + koff + klen]))
+                entry += osize + 2
+        values = []
+        for _ in range(count):
+            vt = data[pos + entry]
+            if vt == 4 or vt == 5 or vt == 6 or (large and vt in (7, 8)):  # inlined in the entry
+                values.append(_json_value(vt, data, pos + entry + 1, end))
+            else:
+                voff = int.from_bytes(data[pos + entry + 1 : pos + entry + 1 + osize], "little")
+                if voff >= size:
+                    raise JsonError("a value outside its container")
+                values.append(_json_value(vt, data, pos + voff, end))
+            entry += 1 + osize
+        if pos + entry > end:
+            raise JsonError("a header larger than its container")
+        return (_J_OBJ, list(zip(keys, values, strict=True))) if is_object else (_J_ARR, values)
+    if t == 4:
+        lit = _JSON_LITERALS.get(data[pos])
+        if lit is None:
+            raise JsonError(f"literal {data[pos]}")
+        return (_J_LIT, lit)
+    if t in (5, 7, 9):
+        n = {5: 2, 7: 4, 9: 8}[t]
+        if pos + n > len(data):
+            raise JsonError("a truncated number")
+        return (_J_INT, int.from_bytes(data[pos : pos + n], "little", signed=True))
+    if t in (6, 8, 10):
+        n = {6: 2, 8: 4, 10: 8}[t]
+        if pos + n > len(data):
+            raise JsonError("a truncated number")
+        return (_J_UINT, int.from_bytes(data[pos : pos + n], "little"))
+    if t == 11:
+        return (_J_DBL, _f64(data, pos)[0])
+    if t == 12:
+        n, p = _varlen(data, pos)
+        if p + n > len(data):
+            raise JsonError("a truncated string")
+        return (_J_STR, bytes(data[p : p + n]))
+    if t == 15:
+        ftype = data[pos]
+        n, p = _varlen(data, pos + 1)
+        if p + n > len(data):
+            raise JsonError("a truncated opaque value")
+        return (_J_OPQ, ftype, bytes(data[p : p + n]))
+    raise JsonError(f"value type {t}")
+
+
+def _json_string(raw: bytes) -> str:
+    # utf8mb4 by definition; invalid bytes (never written by MySQL) survive as themselves
+    return json.dumps(raw.decode("utf-8", "surrogateescape"), ensure_ascii=False)
+
+
+def _double_text_exact(text: str) -> bool:
+    """Does rapidjson's normal-precision parser read `text` (Python's repr) back as the same double?
+
+    It reads at most 2**53-1 as the significand and scales it by one power of ten: exact when the
+    significand fits and the power is at most 22 (both operands exact, one rounding).
+    """
+    mantissa, _, exp = text.partition("e")
+    whole, _, frac = mantissa.lstrip("-").partition(".")
+    digits = (whole + frac).lstrip("0") or "0"
+    power = int(exp or 0) - len(frac)
+    return len(digits) <= 16 and int(digits) < (1 << 53) and -22 <= power <= 22
+
+
+def _packed_time(raw: bytes, ftype: int) -> str:
+    """The text of a DATE/TIME/DATETIME/TIMESTAMP packed into an int64 (my_time.h's *_packed)."""
+    v = int.from_bytes(raw[:8], "little", signed=True)
+    sign = "-" if v < 0 else ""
+    v = abs(v)
+    micro, whole = v & 0xFFFFFF, v >> 24
+    if ftype == _MYSQL_TIME:
+        hms = whole
+        return f"{sign}{(hms >> 12) & 0x3FF:02d}:{(hms >> 6) & 0x3F:02d}:{hms & 0x3F:02d}.{micro:06d}"
+    ymd, hms = whole >> 17, whole & 0x1FFFF
+    year, month = divmod(ymd >> 5, 13)
+    date = f"{year:04d}-{month:02d}-{ymd & 0x1F:02d}"
+    if ftype == _MYSQL_DATE:
+        return date
+    return f"{date} {hms >> 12:02d}:{(hms >> 6) & 0x3F:02d}:{hms & 0x3F:02d}.{micro:06d}"
+
+
+def _json_text(node: tuple) -> str | None:
+    """JSON text that parses back to `node`, or None when text cannot say it (see above)."""
+    kind = node[0]
+    if kind == _J_STR:
+        return _json_string(node[1])
+    if kind == _J_LIT:
+        return node[1]
+    if kind == _J_INT:
+        # rapidjson hands a non-negative integer above 2**32-1 over as unsigned
+        return str(node[1]) if node[1] <= _UINT32_MAX else None
+    if kind == _J_UINT:
+        return str(node[1]) if node[1] > _UINT32_MAX else None
+    if kind == _J_DBL:
+        text = repr(node[1])
+        return text if math.isfinite(node[1]) and _double_text_exact(text) else None
+    if kind == _J_ARR:
+        parts = [_json_text(v) for v in node[1]]
+        return None if None in parts else "[" + ", ".join(parts) + "]"  # type: ignore[arg-type]
+    if kind == _J_OBJ:
+        parts = []
+        for key, value in node[1]:
+            text = _json_text(value)
+            if text is None:
+                return None
+            parts.append(_json_string(key) + ": " + text)
+        return "{" + ", ".join(parts) + "}"
+    return None  # opaque: DECIMAL, dates and times, binary strings
+
+
+def _utf8_hex(text: str) -> str:
+    return "_utf8mb4 X'" + text.encode("utf-8", "surrogateescape").hex() + "'"
+
+
+def _json_sql(node: tuple) -> str:
+    """An SQL expression whose JSON value is `node`: as an argument of JSON_OBJECT/JSON_ARRAY."""
+    text = _json_text(node)
+    kind = node[0]
+    if text is not None:
+        if kind == _J_STR:
+            return "_utf8mb4 X'" + node[1].hex() + "'"  # a string argument is a JSON string
+        return f"CAST({_utf8_hex(text)} AS JSON)"
+    if kind == _J_ARR:
+        return "JSON_ARRAY(" + ",".join(_json_sql(v) for v in node[1]) + ")"
+    if kind == _J_OBJ:
+        return "JSON_OBJECT(" + ",".join(f"_utf8mb4 X'{k.hex()}',{_json_sql(v)}" for k, v in node[1]) + ")"
+    if kind == _J_INT:
+        return str(node[1])  # an integer literal is a signed integer
+    if kind == _J_UINT:
+        return f"CAST({node[1]} AS UNSIGNED)"
+    if kind == _J_DBL:
+        if not math.isfinite(node[1]):
+            raise JsonError(f"a non-finite double ({node[1]})")
+        text = repr(node[1])
+        return text if "e" in text else text + "e0"  # an approximate-value literal: a DOUBLE, exact
+    ftype, raw = node[1], node[2]
+    if ftype == _MYSQL_DECIMAL and len(raw) >= 2:
+        precision, scale = raw[0], raw[1]
+        value = _decimal_decoder(precision, scale)(raw, 2)[0]
+        return f"CAST('{value}' AS DECIMAL({precision},{scale}))"
+    if ftype == _MYSQL_DATE and len(raw) >= 8:
+        return f"CAST('{_packed_time(raw, ftype)}' AS DATE)"
+    if ftype == _MYSQL_TIME and len(raw) >= 8:
+        return f"CAST('{_packed_time(raw, ftype)}' AS TIME(6))"
+    if ftype in (_MYSQL_DATETIME, _MYSQL_TIMESTAMP) and len(raw) >= 8:
+        return f"CAST('{_packed_time(raw, ftype)}' AS DATETIME(6))"
+    return f"_binary X'{raw.hex()}'"  # any other MySQL type: an opaque binary value
+
+
+def json_literal(data: bytes) -> str:
+    """The SQL expression of a MySQL binary JSON document, for a JSON column."""
+    if not data:  # an empty value (INSERT IGNORE of NULL into NOT NULL) reads as the null literal
+        return "CAST('null' AS JSON)"
+    try:
+        node = _json_value(data[0], data, 1, len(data))
+        text = _json_text(node)
+        if text is not None:
+            return f"CAST({_utf8_hex(text)} AS JSON)"
+        if node[0] in (_J_ARR, _J_OBJ):
+            return _json_sql(node)
+        return f"CAST({_json_sql(node)} AS JSON)"
+    except (IndexError, struct.error, JsonError) as exc:
+        raise ReplicationError(
+            f"a JSON value in the binlog is not valid MySQL binary JSON ({exc}); its bytes: {bytes(data[:64]).hex()}"
+            + ("..." if len(data) > 64 else "")
+        ) from None
 
 
 def _charset_of(column: object) -> str | None:
@@ -295,6 +508,7 @@ def table_decoders(table: object) -> list[Decoder]:
     """Decoders for a table map entry, computed once per table map (cached on the object)."""
     decoders = getattr(table, "_drs_decoders", None)
     if decoders is None:
+        refuse_unusable(table)
         decoders = [column_decoder(c) for c in table.columns]  # type: ignore[attr-defined]
         table._drs_decoders = decoders  # type: ignore[attr-defined]
     return decoders
@@ -412,6 +626,7 @@ def table_image_decoders(table: object) -> tuple[ImageDecoder, ImageDecoder]:
     """(full image decoder, key-only decoder) of a table map entry, cached on it."""
     found = getattr(table, "_drs_images", None)
     if found is None:
+        refuse_unusable(table)
         columns = table.columns  # type: ignore[attr-defined]
         full = compile_image_decoder(columns, [True] * len(columns))
         key = [bool(getattr(c, "is_primary", False)) for c in columns]
@@ -539,6 +754,72 @@ def _fetch_rows(self: row_event.RowsEvent) -> None:
     self._RowsEvent__rows = decode_rows(buf, 0, remaining, decoders, self.columns_present_bitmap, second)
 
 
+# ---- table map metadata --------------------------------------------------------------------------
+# A TABLE_MAP event gives each column's type; whether an integer is UNSIGNED, a string's character set
+# and the column names are in its optional metadata, complete only with binlog_row_metadata=FULL
+# (MySQL 8.0.1+, MariaDB 10.5+). Without it the library leaves every integer signed and every string
+# without a character set: 18446744073709551615 would be replayed as -1. We never guess: a table
+# whose map lacks any of it is marked, and decoding its rows fails with the reason.
+
+_LIBRARY: dict[str, Callable] = {}  # the library's own methods we replace (tests use them as oracle)
+
+
+def metadata_gaps(event: row_event.TableMapEvent) -> list[str]:
+    """What the optional metadata of a TABLE_MAP event lacks for an exact decode (empty: nothing)."""
+    meta = event.optional_metadata
+    types = [c.type for c in event.columns]
+    dbms = event.dbms
+    gaps = []
+    if not getattr(event, "_TableMapEvent__optional_meta_data", False) or not meta.column_name_list:
+        gaps.append("column names")
+    elif len(meta.column_name_list) != len(types):
+        gaps.append(f"all column names ({len(meta.column_name_list)} for {len(types)} columns)")
+    numeric = sum(1 for t in types if row_event.TableMapEvent._is_numeric_column(t))
+    if numeric and len(meta.unsigned_column_list or []) != len(types):
+        gaps.append("the signedness of its numeric columns")
+    chars = sum(1 for t in types if row_event.TableMapEvent._is_character_column(t, dbms=dbms))
+    if chars and len(meta.charset_collation_list or []) < chars:
+        gaps.append("the character sets of its string columns")
+    enums = sum(1 for t in types if t == FIELD_TYPE.ENUM)
+    sets = sum(1 for t in types if t == FIELD_TYPE.SET)
+    if (enums or sets) and (
+        len(meta.enum_and_set_collation_list or []) < enums + sets
+        or len(meta.set_enum_str_value_list or []) < enums
+        or len(meta.set_str_value_list or []) < sets
+    ):
+        gaps.append("the values and character sets of its ENUM/SET columns")
+    return gaps
+
+
+def _sync_column_info(self: row_event.TableMapEvent) -> None:
+    """Replacement of TableMapEvent._sync_column_info: the library's, for complete metadata only."""
+    gaps = metadata_gaps(self)
+    if not gaps:
+        _LIBRARY["sync"](self)
+        return
+    # The library would guess (or fail on an index); the table is marked instead, and its rows
+    # refused when they are decoded (tables the task does not protect are never decoded).
+    self.table_obj._drs_refusal = (  # type: ignore[attr-defined]
+        f"the binlog describes table `{self.schema}`.`{self.table}` without {' and '.join(gaps)}: "
+        "binlog_row_metadata is not FULL on the service database (or was not when this change was "
+        "written), and without it DRS Desktop would have to guess which integers are UNSIGNED and the "
+        "character sets of strings (an UNSIGNED 18446744073709551615 would read as -1). Fix: SET GLOBAL binlog_row_metadata='FULL'; and binlog_row_metadata=FULL "
+        "under [mysqld] in my.cnf (MySQL 8.0.1+/MariaDB 10.5+); changes written before that cannot be "
+        "replayed: start the task again with a new initial copy"
+    )
+
+
+def refuse_unusable(table: object) -> None:
+    """Raise the reason a table map cannot be decoded from, if any (see above)."""
+    reason = getattr(table, "_drs_refusal", None)
+    if reason:
+        raise ReplicationError(reason)
+
+
 def install() -> None:
     """Use our decoder for every rows event this process reads (idempotent)."""
+    if "fetch_rows" not in _LIBRARY:
+        _LIBRARY["fetch_rows"] = row_event.RowsEvent._fetch_rows
+        _LIBRARY["sync"] = row_event.TableMapEvent._sync_column_info
     row_event.RowsEvent._fetch_rows = _fetch_rows  # type: ignore[method-assign]
+    row_event.TableMapEvent._sync_column_info = _sync_column_info  # type: ignore[method-assign]

@@ -72,7 +72,7 @@ def position_key(position: BinlogPosition) -> tuple[int, str, int]:
 
 def _transient(exc: BaseException) -> bool:
     """Errors worth a reconnect (the server or network went away), as opposed to data errors."""
-    from engine.apply import connection_lost
+    from engine.server_errors import connection_lost
 
     if isinstance(exc, ConnectError):
         return exc.__class__.__name__ != "AccessDenied"
@@ -824,7 +824,7 @@ class _Monitor:
             try:
                 self._read_binlogs(self._conns["source"])
             except pymysql.err.MySQLError as exc:
-                from engine.apply import connection_lost
+                from engine.server_errors import connection_lost
 
                 if connection_lost(exc):
                     self._drop("source")  # the next probe says whether the server is gone

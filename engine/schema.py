@@ -15,14 +15,12 @@ from typing import Any
 import pymysql
 
 from engine.connect import ServerInfo, qualified, quote_ident
+from engine.ddl import definer_of, rewrite_definer
 from engine.errors import ReplicationError
 from engine.progress import LogFn
 
 # An identifier or account part as the server prints it in SHOW CREATE (any quoting, or bare).
 _QUOTED = r"(?:`(?:[^`]|``)*`|\"(?:[^\"]|\"\")*\"|'(?:[^']|'')*'|[\w$]+)"
-_DEFINER_RE = re.compile(
-    rf"\bDEFINER\s*=\s*(?:CURRENT_USER(?:\s*\(\s*\))?|{_QUOTED}(?:\s*@\s*{_QUOTED})?)", re.I
-)
 _NAME = rf"{_QUOTED}(?:\s*\.\s*{_QUOTED})?"
 _TRIGGER_HEAD_RE = re.compile(
     rf"(\bTRIGGER\s+)(?:IF\s+NOT\s+EXISTS\s+)?({_NAME})(\s+(?:BEFORE|AFTER)\s+(?:INSERT|UPDATE|DELETE)"
@@ -222,41 +220,8 @@ def server_error(exc: BaseException) -> str:
 
 
 # ---- definers ------------------------------------------------------------------------------------
-
-
-def _unquote(part: str) -> str:
-    part = part.strip()
-    if len(part) >= 2 and part[0] == part[-1] and part[0] in "`\"'":
-        q = part[0]
-        return part[1:-1].replace(q + q, q)
-    return part
-
-
-def definer_of(statement: str) -> str:
-    """The definer account of a CREATE statement as 'user@host' ('' when it has none)."""
-    m = _DEFINER_RE.search(statement)
-    if not m:
-        return ""
-    value = m.group(0).split("=", 1)[1].strip()
-    if value.upper().startswith("CURRENT_USER"):
-        return ""
-    parts = re.findall(_QUOTED, value)
-    user = _unquote(parts[0]) if parts else ""
-    host = _unquote(parts[1]) if len(parts) > 1 else ""
-    return f"{user}@{host}" if host else user
-
-
-def definer_clause(account: str) -> str:
-    """`user`@`host` for an account written as user@host (the host is after the last @)."""
-    if "@" not in account:
-        return quote_ident(account)  # a role (MariaDB) has no host
-    user, host = account.rsplit("@", 1)
-    return f"{quote_ident(user)}@{quote_ident(host)}"
-
-
-def rewrite_definer(statement: str, account: str) -> str:
-    """The statement with its DEFINER set to `account` (user@host); unchanged if it has no definer."""
-    return _DEFINER_RE.sub(lambda _m: "DEFINER=" + definer_clause(account), statement, count=1)
+# The DEFINER of a statement is read and rewritten by engine.ddl (definer_of, rewrite_definer): one
+# rule, header only, for the initial copy and for streaming.
 
 
 def current_account(conn: pymysql.connections.Connection) -> str:

@@ -114,13 +114,13 @@ def next_event(svc: TaskService, name: str) -> EventGroup:
 
 
 def _scan(svc: TaskService, name: str, target: cp.TargetCheckpoint) -> EventGroup:
-    from engine.apply import Applier
+    from engine.ddl_apply import DdlApplier
     from engine.stream import BinlogReader, DdlChange, Heartbeat, RowChange, Transaction
 
     spec = svc.spec_with_passwords(name)
     assert target.position is not None
     # only to ask which DDL concerns the task, exactly as the runner decides it (never opened)
-    applier = Applier(spec.target, name, databases=spec.databases, migrate_definer=spec.migrate_definer)
+    ddl_policy = DdlApplier(name, databases=spec.databases, migrate_definer=spec.migrate_definer)
     stop = threading.Event()
     reader = BinlogReader(spec.source, target.position, server_id=_reader_id(name), databases=spec.databases, stop=stop)
     start = target.position
@@ -138,7 +138,7 @@ def _scan(svc: TaskService, name: str, target: cp.TargetCheckpoint) -> EventGrou
             if item.is_ddl and group is None:
                 change = item.changes[0]
                 assert isinstance(change, DdlChange) and item.end is not None
-                db = applier.ddl_database(change)
+                db = ddl_policy.ddl_database(change)
                 if db is None:
                     aliases.append(start)  # the runner only checkpoints past it
                     start = item.end

@@ -23,6 +23,7 @@ from pymysqlreplication.event import (
     MariadbGtidEvent,
     QueryEvent,
     RotateEvent,
+    XAPrepareEvent,
     XidEvent,
 )
 from pymysqlreplication.row_event import DeleteRowsEvent, TableMapEvent, UpdateRowsEvent, WriteRowsEvent
@@ -39,6 +40,9 @@ HEARTBEAT_SECONDS = 1.0
 # A source transaction bigger than this is handed over in pieces, so memory stays bounded; the DR
 # side still commits it once, with its checkpoint, after the last piece.
 PARTIAL_ROWS = 20000
+# An XA transaction is held whole until its PREPARE (its rows must not reach the DR side before the
+# source decides): past this many rows the task fails rather than growing without bound.
+XA_MAX_ROWS = 2_000_000
 STREAM_BUFFER = 1 << 20
 
 
@@ -67,6 +71,9 @@ class Transaction:
     timestamp: int = 0  # source commit time (epoch seconds)
     rows: int = 0
     partial: bool = False  # a piece of a big transaction: apply, but commit only with its last piece
+    # XA: ("prepare", xid) holds `changes` back until ("commit", xid) applies them or
+    # ("rollback", xid) drops them (see engine/xa.py); None for every other transaction
+    xa: tuple[str, str] | None = None
 
     @property
     def is_ddl(self) -> bool:
@@ -84,6 +91,18 @@ class Heartbeat:
 _TXN_CONTROL = re.compile(
     r"^\s*(BEGIN|COMMIT|ROLLBACK|XA\s|SAVEPOINT|RELEASE\s+SAVEPOINT|ROLLBACK\s+TO)", re.I
 )
+_XA_STATEMENT = re.compile(r"^\s*XA\s+(START|BEGIN|END|PREPARE|COMMIT|ROLLBACK)\b\s*(.*?)\s*$", re.I | re.S)
+
+
+def xid_text(gtrid: bytes, bqual: bytes, format_id: int) -> str:
+    """An XID as the binlog's XA statements spell it (X'gtrid',X'bqual',formatID)."""
+    return f"X'{gtrid.hex()}',X'{bqual.hex()}',{format_id}"
+
+
+def _xid_of(rest: str) -> str:
+    """The XID of an `XA END|COMMIT|ROLLBACK <xid> [ONE PHASE]` statement, spaces removed."""
+    rest = re.sub(r"\s+ONE\s+PHASE\s*$", "", rest, flags=re.I)
+    return re.sub(r"\s+", "", rest)
 
 
 def reader_server_id(task_name: str) -> int:
@@ -104,8 +123,59 @@ _HEADER = struct.Struct("<IBIIIH")  # timestamp, type, server_id, event_size, lo
 ROWS_V1 = {23: "insert", 24: "update", 25: "delete"}
 ROWS_V2 = {30: "insert", 31: "update", 32: "delete"}
 QUERY, XID, TABLE_MAP, HEARTBEAT, MYSQL_GTID, MYSQL_ANON_GTID, MARIADB_GTID = 2, 16, 19, 27, 33, 34, 162
+FL_PREPARED_XA = 64  # MariaDB GTID event flag (log_event.h)
 MARIADB_COMPRESSED = {166, 167, 168, 169, 170, 171}
+MYSQL_PARTIAL_UPDATE_ROWS, MYSQL_TRANSACTION_PAYLOAD, INCIDENT = 39, 40, 26
+LOAD_DATA = {6, 8, 9, 10, 11, 12, 17, 18}  # LOAD DATA logged as a statement (binlog_format not ROW)
 FAST_TYPES = {*ROWS_V1, *ROWS_V2, QUERY, XID, HEARTBEAT, MYSQL_GTID, MYSQL_ANON_GTID, MARIADB_GTID}
+
+
+def refusal(etype: int) -> str | None:
+    """Why an event of this type cannot be replayed (None: it can, or carries no change).
+
+    These events carry changes the library would filter away in silence; the task must fail instead.
+    """
+    if etype in MARIADB_COMPRESSED:
+        return (
+            "the service database writes compressed binlog events (log_bin_compress=ON); DRS Desktop "
+            "cannot read them. Fix: SET GLOBAL log_bin_compress=OFF; (and log_bin_compress=OFF under "
+            "[mysqld] in my.cnf); changes written while it was ON cannot be replayed: start the task "
+            "again with a new initial copy"
+        )
+    if etype == MYSQL_TRANSACTION_PAYLOAD:
+        return (
+            "the service database writes compressed transactions (TRANSACTION_PAYLOAD events, "
+            "binlog_transaction_compression=ON); DRS Desktop cannot read them. Fix: SET GLOBAL "
+            "binlog_transaction_compression=OFF; (and binlog_transaction_compression=OFF under [mysqld] "
+            "in my.cnf; sessions that set it themselves must stop); transactions written while it was "
+            "ON cannot be replayed: start the task again with a new initial copy"
+        )
+    if etype == MYSQL_PARTIAL_UPDATE_ROWS:
+        return (
+            "the service database logs partial JSON updates (PARTIAL_UPDATE_ROWS events, "
+            "binlog_row_value_options=PARTIAL_JSON); DRS Desktop needs every updated row in full. Fix: "
+            "SET GLOBAL binlog_row_value_options=''; (and binlog_row_value_options='' under [mysqld] in "
+            "my.cnf; sessions that set it themselves must stop); updates written while it was set "
+            "cannot be replayed: start the task again with a new initial copy"
+        )
+    if etype == INCIDENT:
+        return (
+            "the service database's binlog has an incident event: it lost changes it could not log "
+            "(e.g. a failed write of its binlog cache), so the DR copy cannot follow it. Fix: start the "
+            "task again with a new initial copy"
+        )
+    if etype in LOAD_DATA:
+        return (
+            "the service database logged a LOAD DATA statement instead of its rows (binlog_format was "
+            "not ROW for that session); DRS Desktop replays row events only. Fix: SET GLOBAL "
+            "binlog_format='ROW'; and make sure no session sets another format, then start the task "
+            "again with a new initial copy"
+        )
+    return None
+
+
+class _LibraryFiltered(Exception):
+    """The library filtered the one packet it was given and asked for the next one."""
 
 
 @dataclass
@@ -151,6 +221,7 @@ class FastQuery:
 @dataclass
 class FastGtid:
     gtid: str | None
+    xa: bool = False  # MariaDB: the transaction that follows is an XA transaction being prepared
 
 
 @dataclass
@@ -198,7 +269,7 @@ def parse_fast(data: bytes, checksum: bool) -> tuple[object, int]:
     if etype == MARIADB_GTID:
         seq = int.from_bytes(data[p : p + 8], "little")
         domain = _u32(data, p + 8)[0]
-        return FastGtid(f"{domain}-{server_id}-{seq}"), log_pos
+        return FastGtid(f"{domain}-{server_id}-{seq}", bool(data[p + 12] & FL_PREPARED_XA)), log_pos
     if etype == MYSQL_GTID:
         sid = data[p + 1 : p + 17].hex()
         gno = int.from_bytes(data[p + 17 : p + 25], "little")
@@ -208,12 +279,18 @@ def parse_fast(data: bytes, checksum: bool) -> tuple[object, int]:
     return FastHeartbeat(log_pos), log_pos
 
 
-def _one_then(pkt: object, read: Callable[..., object]) -> Callable[..., object]:
-    """A packet reader that returns `pkt` once, then reads from the connection again."""
+def _only(pkt: object) -> Callable[..., object]:
+    """A packet reader that returns `pkt` once; asked again, it stops the library's fetchone.
+
+    The library must never read packets itself: one it parsed would skip the checks above (a
+    compressed or partial event would be filtered away in silence).
+    """
     pending = [pkt]
 
     def reader(*args: object, **kwargs: object) -> object:
-        return pending.pop() if pending else read(*args, **kwargs)
+        if pending:
+            return pending.pop()
+        raise _LibraryFiltered
 
     return reader
 
@@ -255,13 +332,16 @@ class _FastStream(BinLogStreamReader):
                 if log_pos:
                     self.log_pos = log_pos
                 continue
-            if etype in MARIADB_COMPRESSED:
-                raise ReplicationError("the service database writes compressed binlog events (log_bin_compress=ON); DRS Desktop cannot read them")
+            reason = refusal(etype)
+            if reason:
+                raise ReplicationError(f"{reason} (event type {etype} ending at {self.log_file}:{_HEADER.unpack_from(data, 1)[4]})")
             # The library handles this packet (and keeps its table maps); it must not read further
             # packets on its own, so it gets this one packet to parse.
-            conn._read_packet = _one_then(pkt, conn._read_packet)
+            conn._read_packet = _only(pkt)
             try:
                 return super().fetchone()
+            except _LibraryFiltered:
+                continue  # filtered (an event we do not use): on with the next packet, here
             finally:
                 if conn.__dict__.get("_read_packet") is not None:
                     del conn._read_packet
@@ -340,6 +420,7 @@ class BinlogReader:
                 GtidEvent,
                 MariadbGtidEvent,
                 HeartbeatLogEvent,
+                XAPrepareEvent,
                 WriteRowsEvent,
                 UpdateRowsEvent,
                 DeleteRowsEvent,
@@ -361,6 +442,7 @@ class BinlogReader:
         current_file = self.position.file
         txn = Transaction()
         in_txn = False  # pieces of a big transaction were handed over, its end not seen yet
+        in_xa = False  # the rows being read belong to an XA transaction (held whole until PREPARE)
         try:
             while not self.stop.is_set():
                 try:
@@ -381,8 +463,11 @@ class BinlogReader:
                     )  # fmt: skip
                     self._add_rows(txn, event.kind, table.schema, table.table, rows, event.timestamp)
                     if txn.rows >= PARTIAL_ROWS:
-                        in_txn = True
-                        yield self._piece(txn)
+                        if in_xa:
+                            self._check_xa_size(txn)
+                        else:
+                            in_txn = True
+                            yield self._piece(txn)
                     continue
                 if isinstance(event, TableMapEvent):
                     continue
@@ -407,14 +492,27 @@ class BinlogReader:
                 end = BinlogPosition(current_file, stream.log_pos, None)
                 if isinstance(event, MariadbGtidEvent | GtidEvent | FastGtid):
                     txn.gtid = event.gtid
+                    in_xa = bool(getattr(event, "xa", False) or (getattr(event, "flags", 0) & FL_PREPARED_XA and isinstance(event, MariadbGtidEvent)))
+                    continue
+                if isinstance(event, XAPrepareEvent):
+                    txn.timestamp = event.timestamp
+                    self.position = BinlogPosition(end.file, end.pos, txn.gtid)
+                    txn.end = self.position
+                    if not event.one_phase:  # XA COMMIT ... ONE PHASE (MySQL) commits here, like an XID
+                        txn.xa = ("prepare", xid_text(event.xid_gtrid, event.xid_bqual, event.xid_format_id))
+                    yield txn
+                    txn, in_txn, in_xa = Transaction(), False, False
                     continue
                 if isinstance(event, WriteRowsEvent | UpdateRowsEvent | DeleteRowsEvent):
                     if self.wants_schema(event.schema):
                         kind = "insert" if isinstance(event, WriteRowsEvent) else "update" if isinstance(event, UpdateRowsEvent) else "delete"
                         self._add_rows(txn, kind, event.schema, event.table, event.rows, event.timestamp)
                         if txn.rows >= PARTIAL_ROWS:
-                            in_txn = True
-                            yield self._piece(txn)
+                            if in_xa:
+                                self._check_xa_size(txn)
+                            else:
+                                in_txn = True
+                                yield self._piece(txn)
                     continue
                 if isinstance(event, XidEvent | FastXid):
                     txn.timestamp = event.timestamp
@@ -425,6 +523,19 @@ class BinlogReader:
                     continue
                 if isinstance(event, QueryEvent | FastQuery):
                     query = event.query.strip()
+                    xa = _XA_STATEMENT.match(query)
+                    if xa:
+                        verb = xa.group(1).upper()
+                        if verb in ("START", "BEGIN"):
+                            in_xa = True  # MySQL writes XA START as a statement (MariaDB flags its GTID)
+                        elif verb in ("COMMIT", "ROLLBACK"):
+                            # the source's decision on a transaction prepared earlier (its own group)
+                            done = Transaction(gtid=txn.gtid, timestamp=event.timestamp, xa=(verb.lower(), _xid_of(xa.group(2))))
+                            self.position = BinlogPosition(end.file, end.pos, txn.gtid)
+                            done.end = self.position
+                            txn, in_xa = Transaction(), False
+                            yield done
+                        continue
                     match = _TXN_CONTROL.match(query)
                     if match:
                         word = match.group(1).upper()
@@ -448,6 +559,15 @@ class BinlogReader:
                     yield ddl
         finally:
             self.close()
+
+    @staticmethod
+    def _check_xa_size(txn: Transaction) -> None:
+        if txn.rows > XA_MAX_ROWS:
+            raise ReplicationError(
+                f"an XA transaction on the service database changes more than {XA_MAX_ROWS:,} rows before "
+                "its XA PREPARE; DRS Desktop holds an XA transaction whole until the source commits or rolls "
+                "it back and cannot hold one this big. Split the transaction, or start the task after it"
+            )
 
     @staticmethod
     def _piece(txn: Transaction) -> Transaction:

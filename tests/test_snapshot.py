@@ -11,7 +11,7 @@ from datetime import datetime
 
 import pytest
 
-from engine import snapshot
+from engine import chunks, copier, snapshot, snapshot_lock
 from engine.connect import quote_ident
 from engine.errors import ReplicationError
 from engine.schema import create_deferred_trigger
@@ -194,10 +194,10 @@ def wait_until(condition, timeout: float = 10.0) -> bool:
 @pytest.fixture
 def small_chunks(monkeypatch):
     """Chunks of a few rows and key-range splitting on small tables, so boundaries are exercised."""
-    monkeypatch.setattr(snapshot, "CHUNK_BYTES", 2048)
-    monkeypatch.setattr(snapshot, "MIN_CHUNK_ROWS", 7)
-    monkeypatch.setattr(snapshot, "SPLIT_MIN_ROWS", 100)
-    monkeypatch.setattr(snapshot, "SPLIT_RANGE_ROWS", 50)
+    monkeypatch.setattr(copier, "CHUNK_BYTES", 2048)
+    monkeypatch.setattr(copier, "MIN_CHUNK_ROWS", 7)
+    monkeypatch.setattr(chunks, "SPLIT_MIN_ROWS", 100)
+    monkeypatch.setattr(chunks, "SPLIT_RANGE_ROWS", 50)
     monkeypatch.setattr(snapshot, "INDEX_LATER_MIN_ROWS", 300)  # plain.big gets its indexes after the load
 
 
@@ -482,7 +482,8 @@ def test_flow_control_spec_limit_is_what_the_throttle_uses():
 
 
 def test_definer_rewriting_handles_every_quoting():
-    from engine.schema import definer_of, rewrite_definer, split_secondary_indexes
+    from engine.ddl import definer_of, rewrite_definer
+    from engine.schema import split_secondary_indexes
 
     ansi = 'CREATE DEFINER="root"@"localhost" TRIGGER t1 BEFORE INSERT ON t FOR EACH ROW SET NEW.a = 1'
     assert definer_of(ansi) == "root@localhost"
@@ -510,7 +511,7 @@ def test_definer_rewriting_handles_every_quoting():
 
 def test_snapshot_lock_waits_for_long_statements_instead_of_blocking_writes(dbs, monkeypatch):
     """A long statement on the service side: no lock attempt (which would queue writes) until it ends."""
-    monkeypatch.setattr(snapshot, "LONG_QUERY_SECONDS", 1)
+    monkeypatch.setattr(snapshot_lock, "LONG_QUERY_SECONDS", 1)
     src = dbs.source
     src.sql("CREATE DATABASE shop", "CREATE TABLE shop.t (id INT PRIMARY KEY)", "INSERT INTO shop.t VALUES (1), (2)")
     long_query = threading.Thread(target=lambda: src.sql("SELECT SLEEP(4)"), daemon=True)
