@@ -25,10 +25,10 @@ import pymysql
 from pymysql.constants import CLIENT
 
 from engine import checkpoint as cp
-from engine import xa
+from engine import literals, xa
 from engine.connect import BinlogPosition, connect, quote_ident, set_read_only
 from engine.ddl_apply import DdlApplier
-from engine.errors import ApplyConflict, ReplicationError
+from engine.errors import ApplyConflict, ReplicationError, Unreplicable
 from engine.progress import LogFn
 from engine.server_errors import connection_lost, mysql_message
 from engine.spec import Endpoint
@@ -93,10 +93,17 @@ class Applier:
         self.close()
         # FOUND_ROWS: an UPDATE's row count is the rows it matched, not the rows it changed, so an
         # update to identical values still proves that its row exists.
-        self.conn = connect(self.target, autocommit=False, client_flag=CLIENT.FOUND_ROWS)
+        self.conn = connect(
+            self.target, autocommit=False, client_flag=CLIENT.FOUND_ROWS, max_allowed_packet=1 << 30,
+            cursorclass=_FittingCursor,
+        )  # fmt: skip
         with self.conn.cursor() as cur:
             # Keys, not FK checks, decide correctness here; cascades still run as on a replica.
             cur.execute("SET SESSION unique_checks = 1, SESSION innodb_lock_wait_timeout = 120")
+            cur.execute(literals.WITHOUT_NO_BACKSLASH_ESCAPES)  # binary literals of big rows (engine.literals)
+            cur.execute("SELECT @@SESSION.max_allowed_packet")
+            packet = int(cur.fetchone()[0])
+            self.conn.drs_statement_limit = packet - min(4096, packet // 8)  # type: ignore[attr-defined]
         self.ddl_applier.attach(self.conn)
         self.conn.commit()
 
@@ -219,6 +226,18 @@ class Applier:
             raise
 
     def _apply_run(self, cur: pymysql.cursors.Cursor, run: list[RowChange]) -> None:
+        if not run[0].fk_checks_off:
+            self._apply_checked_run(cur, run)
+            return
+        # written with foreign_key_checks=0 on the source: a replica applies it so too
+        cur.execute("SET SESSION foreign_key_checks = 0")
+        try:
+            self._apply_checked_run(cur, run)
+        finally:
+            if getattr(cur.connection, "_sock", None) is not None:
+                cur.execute("SET SESSION foreign_key_checks = 1")
+
+    def _apply_checked_run(self, cur: pymysql.cursors.Cursor, run: list[RowChange]) -> None:
         schema, table = run[0].schema, run[0].table
         shape = self.shape(schema, table)
         name = f"{quote_ident(schema)}.{quote_ident(table)}"
@@ -562,13 +581,31 @@ def _first_change(run: list[RowChange], key: tuple[int, ...], k: tuple) -> str:
     return "INSERT"
 
 
+class _FittingCursor(pymysql.cursors.Cursor):
+    """A cursor that sends a statement bigger than the DR server's max_allowed_packet with its large
+    values as binary literals (engine.literals), and refuses, clearly, one that still does not fit."""
+
+    def execute(self, query, args=None):  # type: ignore[no-untyped-def]
+        limit = getattr(self.connection, "drs_statement_limit", 0)
+        if limit and args is None and len(query) > limit:
+            query = literals.compact(query)
+            if len(query) > limit:
+                raise Unreplicable(
+                    f"a row change of {len(query):,} bytes (as SQL, its large values as binary) does not fit "
+                    f"max_allowed_packet on the DR database (about {limit:,} bytes usable); raise it there "
+                    "(SET GLOBAL max_allowed_packet=1073741824; and under [mysqld] in my.cnf), then resume the task"
+                )
+        return super().execute(query, args)
+
+
 def _runs(changes: list[RowChange | DdlChange]) -> list[list[RowChange]]:
     """Consecutive row changes of the same table, in order."""
     runs: list[list[RowChange]] = []
     for change in changes:
         if not isinstance(change, RowChange):
             continue
-        if runs and (runs[-1][0].schema, runs[-1][0].table) == (change.schema, change.table):
+        last = runs[-1][0] if runs else None
+        if last and (last.schema, last.table, last.fk_checks_off) == (change.schema, change.table, change.fk_checks_off):
             runs[-1].append(change)
         else:
             runs.append([change])

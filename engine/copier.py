@@ -16,10 +16,11 @@ from dataclasses import dataclass, replace
 import pymysql
 import pymysql.cursors
 
+from engine import literals
 from engine import schema as sch
 from engine.chunks import TableState, key_compare, split_tuples, tuple_sql
 from engine.connect import connect, qualified, quote_ident
-from engine.errors import ReplicationError
+from engine.errors import ReplicationError, Unreplicable
 from engine.progress import CopyProgress, LogFn, TableProgress
 from engine.schema import server_error
 from engine.snapshot_lock import SnapshotLock
@@ -206,10 +207,17 @@ class Copier:
             self._send(table, prefix + b",".join(rows[start:]), len(rows) - start)
 
     def _send(self, table: TableState, sql: bytes, nrows: int) -> None:
-        if len(sql) > self.batch_limit:
-            raise ReplicationError(
-                f"copying table {table.label}: a row is larger than max_allowed_packet on the DR database "
-                f"({len(sql)} bytes as SQL; raise max_allowed_packet there)"
+        # one row may take the whole packet (batches stay at batch_limit), its big values as binary
+        # literals when their hex would not fit
+        row_limit = self.target_packet - min(4096, self.target_packet // 8)
+        if len(sql) > row_limit:
+            sql = literals.compact(sql)
+        if len(sql) > (self.batch_limit if nrows > 1 else row_limit):
+            raise Unreplicable(
+                f"copying table {table.label}: a row of {len(sql):,} bytes (as SQL, its large values as binary) "
+                f"does not fit max_allowed_packet on the DR database ({self.target_packet:,} bytes); raise it there: "
+                f"SET GLOBAL max_allowed_packet={_packet_for(len(sql))}; (and under [mysqld] in my.cnf), then "
+                "start the task again"
             )
         with table.lock:
             table.batches_pending += 1
@@ -362,6 +370,7 @@ class Copier:
         try:
             with conn.cursor() as cur:
                 cur.execute("SET SESSION foreign_key_checks = 0, unique_checks = 0")
+                cur.execute(literals.WITHOUT_NO_BACKSLASH_ESCAPES)  # binary literals of big rows
             while True:
                 batch = self.batches.get()
                 if batch is None:
@@ -449,3 +458,7 @@ class ProgressReporter:
         self.last_emit = now
         self.on_progress(p)
 
+
+def _packet_for(size: int) -> int:
+    """A max_allowed_packet that takes a statement of `size` bytes (MB-rounded, at most 1 GB)."""
+    return min(1 << 30, ((size + 4096) // (1 << 20) + 1) << 20)

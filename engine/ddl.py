@@ -37,15 +37,32 @@ _SQL_MODE_BITS = {
     31: "PAD_CHAR_TO_FULL_LENGTH",
 }  # fmt: skip
 # Names only one vendor (or one parser) knows: tried first, dropped when the DR server rejects them.
-_SQL_MODE_VENDOR_BITS = {4: "IGNORE_BAD_TABLE_OPTIONS", 9: "ORACLE"}
+# Combination modes (ANSI, TRADITIONAL) have bits of their own that SHOW CREATE prints: naming them
+# sets only bits the source had too (their parts travel as bits of their own).
+_SQL_MODE_LEGACY_BITS = {
+    8: "POSTGRESQL", 9: "ORACLE", 10: "MSSQL", 11: "DB2", 12: "MAXDB", 16: "MYSQL323", 17: "MYSQL40",
+    18: "ANSI", 27: "TRADITIONAL", 28: "NO_AUTO_CREATE_USER",
+}  # fmt: skip
+_SQL_MODE_VENDOR_BITS = {
+    "mariadb": {**_SQL_MODE_LEGACY_BITS, 4: "IGNORE_BAD_TABLE_OPTIONS", 32: "EMPTY_STRING_IS_NULL",
+                33: "SIMULTANEOUS_ASSIGNMENT", 34: "TIME_ROUND_FRACTIONAL"},
+    "mysql": {**_SQL_MODE_LEGACY_BITS, 32: "TIME_TRUNCATE_FRACTIONAL"},
+}  # fmt: skip
 ANSI_QUOTES = 1 << 2
 NO_BACKSLASH_ESCAPES = 1 << 20
-_NO_FOREIGN_KEY_CHECKS = 1 << 26  # flags2 bits (OPTION_* of the server)
+# flags2 bits (OPTION_* of the server), as the Query event carries them
+_AUTO_IS_NULL = 1 << 14
+_NO_CHECK_CONSTRAINT_CHECKS = 1 << 15  # MariaDB
+_EXPLICIT_DEF_TIMESTAMP = 1 << 24  # MariaDB (MySQL does not log explicit_defaults_for_timestamp here)
+_NO_FOREIGN_KEY_CHECKS = 1 << 26
 _RELAXED_UNIQUE_CHECKS = 1 << 27
 
 
-def sql_mode_names(mode: int, *, portable: bool = False) -> str:
-    bits = dict(_SQL_MODE_BITS) if portable else {**_SQL_MODE_BITS, **_SQL_MODE_VENDOR_BITS}
+def sql_mode_names(mode: int, *, portable: bool = False, vendor: str | None = None) -> str:
+    """The names of sql_mode bits, as `SET sql_mode` takes them; `vendor` ("mariadb" | "mysql", the
+    source's; None: MariaDB) decides the bits the two vendors number differently. `portable`: only
+    the bits both vendors name alike."""
+    bits = dict(_SQL_MODE_BITS) if portable else {**_SQL_MODE_BITS, **_SQL_MODE_VENDOR_BITS[vendor or "mariadb"]}
     return ",".join(name for bit, name in sorted(bits.items()) if mode & (1 << bit))
 
 
@@ -59,6 +76,7 @@ class SessionContext:
     charset: tuple[int, int, int] | None = None  # character_set_client, collation_connection, collation_server ids
     time_zone: str | None = None
     microseconds: int | None = None  # fraction of the statement's start time (MariaDB Q_HRNOW, MySQL Q_MICROSECONDS)
+    vendor: str | None = None  # the source's: "mariadb" | "mysql" (None: not known)
 
     @property
     def ansi_quotes(self) -> bool:
@@ -75,6 +93,23 @@ class SessionContext:
     @property
     def unique_checks(self) -> int | None:
         return None if self.flags2 is None else int(not self.flags2 & _RELAXED_UNIQUE_CHECKS)
+
+    @property
+    def sql_auto_is_null(self) -> int | None:
+        return None if self.flags2 is None else int(bool(self.flags2 & _AUTO_IS_NULL))
+
+    @property
+    def mariadb_flags(self) -> dict[str, int]:
+        """Session switches only MariaDB logs in flags2 (a MySQL source: none)."""
+        if self.flags2 is None or self.vendor != "mariadb":
+            return {}
+        return {
+            "explicit_defaults_for_timestamp": int(bool(self.flags2 & _EXPLICIT_DEF_TIMESTAMP)),
+            "check_constraint_checks": int(not self.flags2 & _NO_CHECK_CONSTRAINT_CHECKS),
+        }
+
+    def sql_mode_text(self, *, portable: bool = False) -> str | None:
+        return None if self.sql_mode is None else sql_mode_names(self.sql_mode, portable=portable, vendor=self.vendor)
 
     def encoding(self) -> str:
         """Python codec of the client character set the statement text was sent in."""
@@ -94,12 +129,12 @@ _U64 = struct.Struct("<Q").unpack_from
 _FIXED_SIZES = {7: 2, 8: 2, 9: 8, 10: 4, 13: 3, 16: 1, 17: 8, 18: 2, 19: 1, 20: 1, 128: 3, 129: 8, 130: 1}
 
 
-def parse_status_vars(data: bytes, start: int, length: int) -> SessionContext:
+def parse_status_vars(data: bytes, start: int, length: int, vendor: str | None = None) -> SessionContext:
     """The session context from a Query event's status variables (data[start:start+length]).
 
     Parsing stops at a key it does not know (its size is unknown): what was read so far is kept.
     """
-    values: dict[str, object] = {}
+    values: dict[str, object] = {"vendor": vendor}
     p, end = start, start + length
     try:
         while p < end:

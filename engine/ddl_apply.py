@@ -19,7 +19,7 @@ import pymysql
 from engine import checkpoint as cp
 from engine import ddl
 from engine.connect import META_DATABASE, BinlogPosition, ServerInfo, quote_ident, server_info
-from engine.errors import ReplicationError
+from engine.errors import ReplicationError, Unreplicable
 from engine.progress import LogFn
 from engine.schema import event_keyword
 from engine.server_errors import connection_lost, mysql_message
@@ -65,7 +65,10 @@ _SESSION_SETTINGS = (
     "collation_server",
     "auto_increment_increment",
     "auto_increment_offset",
+    "sql_auto_is_null",
+    "character_set_client",
 )
+_MARIADB_SESSION_SETTINGS = ("explicit_defaults_for_timestamp", "check_constraint_checks")
 
 
 class DdlApplier:
@@ -88,6 +91,7 @@ class DdlApplier:
         self.account: str | None = None
         self.server_info: ServerInfo | None = None
         self.session_defaults: tuple | None = None
+        self.session_names: tuple[str, ...] = _SESSION_SETTINGS
 
     def attach(self, conn: pymysql.connections.Connection) -> None:
         """Use the apply session `conn` (just opened): note its user, server and own settings."""
@@ -95,9 +99,10 @@ class DdlApplier:
         with conn.cursor() as cur:
             cur.execute("SELECT CURRENT_USER()")
             self.account = cur.fetchone()[0]
-            cur.execute("SELECT " + ", ".join(f"@@SESSION.{name}" for name in _SESSION_SETTINGS))
+            self.server_info = server_info(conn)
+            self.session_names = _SESSION_SETTINGS + (_MARIADB_SESSION_SETTINGS if self.server_info.is_mariadb else ())
+            cur.execute("SELECT " + ", ".join(f"@@SESSION.{name}" for name in self.session_names))
             self.session_defaults = cur.fetchone()
-        self.server_info = server_info(conn)
 
     def detach(self) -> None:
         self.conn = None
@@ -153,6 +158,7 @@ class DdlApplier:
                 self.conn.commit()
                 return False
             scope = ddl.analyze(change.statement, change.schema, change.context)
+            _refuse_versioning(scope, change.statement)
             statement = change.statement
             if self.migrate_definer and self.account:
                 statement = ddl.rewrite_definer(statement, self.account, change.context)
@@ -183,9 +189,13 @@ class DdlApplier:
                     cp.drop_deferred(cur, self.task, "trigger", target[0], target[1])
                     cur.execute(f"DROP TRIGGER IF EXISTS {quote_ident(target[0])}.{quote_ident(target[1])}")
                 else:
-                    self._enter_context(cur, change.context, txn.timestamp)
+                    encoding = self._enter_context(cur, change.context, txn.timestamp)
                     try:
-                        cur.execute(statement)
+                        # autocommit for the statement itself: EXCHANGE PARTITION under autocommit=0
+                        # waits on its own implicit transaction's locks ("Verifying data with
+                        # partition", deaf to KILL)
+                        self.conn.autocommit(True)
+                        cur.execute(_encoded(statement, encoding))
                     except pymysql.err.MySQLError as exc:
                         code = exc.args[0] if exc.args else None
                         if connection_lost(exc) or not (replaying and code in ALREADY_APPLIED):
@@ -194,6 +204,7 @@ class DdlApplier:
                         self.log("info", "apply", f"DDL already applied before the restart: {mysql_message(exc)}")
                     finally:
                         if not _lost(cur):
+                            self.conn.autocommit(False)
                             self._own_session(cur)
                     if event:
                         self._keep_event_off(cur, target, statement, created=scope.verb == "CREATE")
@@ -229,12 +240,20 @@ class DdlApplier:
             cp.save_deferred(cur, self.task, "event", edb, ename, "ENABLE")
 
     # -- session context ------------------------------------------------------------------------
-    def _enter_context(self, cur: pymysql.cursors.Cursor, context: ddl.SessionContext | None, timestamp: int = 0) -> None:
-        """Run the next statement under the source session's settings, as a native replica does."""
+    def _enter_context(self, cur: pymysql.cursors.Cursor, context: ddl.SessionContext | None, timestamp: int = 0) -> str | None:
+        """Run the next statement under the source session's settings, as a native replica does.
+
+        Returns the Python codec to send the statement in (its client's character set), None: utf-8.
+        """
         if context is None:
-            return
+            return None
         sets: list[str] = []
         args: list[object] = []
+        encoding: str | None = None
+        if context.sql_auto_is_null is not None:
+            sets.append(f"SESSION sql_auto_is_null = {context.sql_auto_is_null}")
+        if self.server_info is not None and self.server_info.is_mariadb:
+            sets += [f"SESSION {name} = {value}" for name, value in context.mariadb_flags.items()]
         if timestamp:
             # NOW(), CURRENT_TIMESTAMP defaults filled into existing rows, system versioning: the
             # statement's own start time, not the moment the DR side applies it
@@ -255,6 +274,14 @@ class DdlApplier:
                 if name:
                     sets.append(f"SESSION {var} = %s")
                     args.append(name)
+            # the statement goes in the client's own character set: routines and views keep it as
+            # their character_set_client, as on a native replica
+            client = _charset_of_collation(cur, context.charset[0])
+            codec = context.encoding()
+            if client and codec != "utf-8" and client not in ("utf8mb4", "utf8mb3", "utf8"):
+                sets.append("SESSION character_set_client = %s")
+                args.append(client)
+                encoding = codec
         if sets:
             try:
                 cur.execute("SET " + ", ".join(sets), args)
@@ -264,18 +291,19 @@ class DdlApplier:
                 raise ReplicationError(f"cannot take the service session's settings for a DDL: {mysql_message(exc)}") from None
         if context.sql_mode is not None:
             try:
-                cur.execute("SET SESSION sql_mode = %s", (ddl.sql_mode_names(context.sql_mode),))
+                cur.execute("SET SESSION sql_mode = %s", (context.sql_mode_text(),))
             except pymysql.err.MySQLError as exc:
                 if connection_lost(exc):
                     raise
                 # a mode only the source's vendor knows: the portable part still parses the statement
-                cur.execute("SET SESSION sql_mode = %s", (ddl.sql_mode_names(context.sql_mode, portable=True),))
+                cur.execute("SET SESSION sql_mode = %s", (context.sql_mode_text(portable=True),))
+        return encoding
 
     def _own_session(self, cur: pymysql.cursors.Cursor) -> None:
         """Back to the apply session's own settings (noted at attach)."""
         if self.session_defaults:
             cur.execute(
-                "SET SESSION timestamp = DEFAULT, " + ", ".join(f"SESSION {name} = %s" for name in _SESSION_SETTINGS),
+                "SET SESSION timestamp = DEFAULT, " + ", ".join(f"SESSION {name} = %s" for name in self.session_names),
                 self.session_defaults,
             )
 
@@ -284,8 +312,42 @@ def _with_sql_mode(statement: str, context: ddl.SessionContext | None) -> str:
     """A CREATE TRIGGER that carries the sql_mode of the session it came from (engine.schema's form)."""
     if context is None or context.sql_mode is None or ddl.body_of(statement, context) != statement:
         return statement
-    mode = ddl.sql_mode_names(context.sql_mode).replace("\\", "\\\\").replace("'", "''")
+    mode = (context.sql_mode_text() or "").replace("\\", "\\\\").replace("'", "''")
     return f"SET STATEMENT sql_mode='{mode}' FOR {statement}"
+
+
+def _encoded(statement: str, encoding: str | None) -> str | bytes:
+    """The statement as its client sent it: bytes in `encoding` (None: text, sent as utf8mb4)."""
+    if encoding is None:
+        return statement
+    try:
+        return statement.encode(encoding)
+    except UnicodeEncodeError:
+        raise Unreplicable(
+            f"a DDL statement cannot be sent back in its client's character set ({encoding}): "
+            f"{' '.join(statement.split())[:200]}"
+        ) from None
+
+
+def _charset_of_collation(cur: pymysql.cursors.Cursor, collation_id: int) -> str | None:
+    cur.execute("SELECT CHARACTER_SET_NAME FROM information_schema.COLLATIONS WHERE ID = %s", (collation_id,))
+    row = cur.fetchone()
+    return row[0] if row else None
+
+
+def _refuse_versioning(scope: ddl.DdlScope, statement: str) -> None:
+    """System-versioned tables cannot be kept exact: the DR server stamps history rows with its own
+    times (MariaDB writes ROW_START/ROW_END itself), so the history would differ from the source's."""
+    if scope.kind == "TABLE" and scope.verb in ("CREATE", "ALTER") and re.search(
+        r"\bWITH\s+SYSTEM\s+VERSIONING\b|\bADD\s+SYSTEM\s+VERSIONING\b|\bPERIOD\s+FOR\s+SYSTEM_TIME\b", statement, re.I
+    ):
+        raise Unreplicable(
+            f"system-versioned table {'.'.join(p for p in (scope.target or ('', '')) if p)}: DRS Desktop "
+            "cannot replicate a table WITH SYSTEM VERSIONING exactly (the DR server would write its own "
+            "history times), so the task stops instead of letting the history differ. Exclude the "
+            "table's database from the task, or drop versioning on the service side "
+            "(ALTER TABLE ... DROP SYSTEM VERSIONING) and start the task again"
+        )
 
 
 def _collations(cur: pymysql.cursors.Cursor, ids: tuple[int, ...]) -> list[str | None]:

@@ -95,6 +95,12 @@ class ReplicationError(DrsError):
     """The DR task cannot continue (schema mismatch, apply error, binlog purged, ...)."""
 
 
+class Unreplicable(ReplicationError):
+    """A change DRS cannot replay exactly (a refused event type, a system-versioned table, an XA commit
+    whose prepare it never read, a row too big for the DR server): retrying meets the same change, so
+    the task fails at once with what to do."""
+
+
 class ApplyConflict(ReplicationError):
     """A row change does not fit the DR side (a key already there, a row missing or different).
 

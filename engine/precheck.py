@@ -854,6 +854,20 @@ def check_primary_keys(ctx: CheckContext) -> tuple[str, str, str]:
 
 @item("storage_engines", "Non-InnoDB tables", "source")
 def check_storage_engines(ctx: CheckContext) -> tuple[str, str, str]:
+    cond, args = ctx.in_dbs("TABLE_SCHEMA")
+    versioned = ctx.source.rows(
+        f"SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'SYSTEM VERSIONED' AND {cond} ORDER BY 1, 2",
+        args,
+    )
+    if versioned:
+        names = [_db_table(db, t) for db, t in versioned]
+        return (
+            FAILED,
+            f"{len(names)} system-versioned table(s): {_names(names)}; their history cannot be kept exact on the "
+            "DR side (the DR server would stamp history rows with its own times)",
+            "leave their databases out of the task, or drop versioning on the service side "
+            "(ALTER TABLE ... DROP SYSTEM VERSIONING)",
+        )
     others = [(db, t, e) for db, t, e in ctx.source_tables if (e or "").upper() != "INNODB" and e]
     if not others:
         return PASSED, f"all {len(ctx.source_tables)} table(s) use InnoDB", ""

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pymysqlreplication import row_event
 from pymysqlreplication.constants import FIELD_TYPE
 
-from engine.errors import ReplicationError
+from engine.errors import Unreplicable
 
 NULL = "NULL"
 _u16 = struct.Struct("<H").unpack_from
@@ -199,6 +199,19 @@ def _string_decoder(length_size: int, charset: str | None) -> Decoder:
         length = int.from_bytes(buf[off : off + length_size], "little")
         start = off + length_size
         return intro + buf[start : start + length].hex() + "'", start + length
+
+    return dec
+
+
+def _fixed_binary_decoder(length_size: int, width: int) -> Decoder:
+    """BINARY(n) and the types stored like it (INET6, UUID): the binlog drops trailing zero bytes
+    (Field_string::pack strips the pad character, 0x00 for binary); the DR row needs all n bytes back,
+    or a key no longer matches and INET6/UUID would get a short value."""
+
+    def dec(buf: bytes, off: int) -> tuple[str, int]:
+        length = int.from_bytes(buf[off : off + length_size], "little")
+        start = off + length_size
+        return "X'" + buf[start : start + length].ljust(width, b"\0").hex() + "'", start + length
 
     return dec
 
@@ -441,7 +454,7 @@ def json_literal(data: bytes) -> str:
             return _json_sql(node)
         return f"CAST({_json_sql(node)} AS JSON)"
     except (IndexError, struct.error, JsonError) as exc:
-        raise ReplicationError(
+        raise Unreplicable(
             f"a JSON value in the binlog is not valid MySQL binary JSON ({exc}); its bytes: {bytes(data[:64]).hex()}"
             + ("..." if len(data) > 64 else "")
         ) from None
@@ -489,6 +502,8 @@ def column_decoder(column: object) -> Decoder:
         return _time_old
     if t == FIELD_TYPE.TIMESTAMP:
         return _timestamp_old
+    if t == FIELD_TYPE.STRING and _charset_of(column) == "binary":
+        return _fixed_binary_decoder(2 if column.max_length > 255 else 1, column.max_length)  # type: ignore[attr-defined]
     if t in (FIELD_TYPE.VARCHAR, FIELD_TYPE.VAR_STRING, FIELD_TYPE.STRING):
         return _string_decoder(2 if column.max_length > 255 else 1, _charset_of(column))  # type: ignore[attr-defined]
     if t in (FIELD_TYPE.BLOB, FIELD_TYPE.TINY_BLOB, FIELD_TYPE.MEDIUM_BLOB, FIELD_TYPE.LONG_BLOB):
@@ -607,7 +622,9 @@ def compile_image_decoder(columns: list, wanted: list[bool]) -> ImageDecoder:
             size = _INT_SIZES[t]
             env[f"s{i}"] = struct.Struct(_STRUCTS[(size, unsigned)]).unpack_from
             lines.append(f"        {v} = str(s{i}(buf, o)[0]); o += {size}")
-        elif t in (FIELD_TYPE.VARCHAR, FIELD_TYPE.VAR_STRING, FIELD_TYPE.STRING) and prefix == 1:
+        elif t in (FIELD_TYPE.VARCHAR, FIELD_TYPE.VAR_STRING, FIELD_TYPE.STRING) and prefix == 1 and not (
+            t == FIELD_TYPE.STRING and _charset_of(column) == "binary"
+        ):
             charset = _charset_of(column)
             env[f"p{i}"] = f"_{charset} X'" if charset and charset != "binary" else "X'"
             lines.append(f"        n = buf[o]; {v} = p{i} + buf[o + 1:o + 1 + n].hex() + \"'\"; o += 1 + n")
@@ -813,7 +830,7 @@ def refuse_unusable(table: object) -> None:
     """Raise the reason a table map cannot be decoded from, if any (see above)."""
     reason = getattr(table, "_drs_refusal", None)
     if reason:
-        raise ReplicationError(reason)
+        raise Unreplicable(reason)
 
 
 def install() -> None:

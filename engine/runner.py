@@ -26,7 +26,7 @@ from engine import checkpoint as cp
 from engine import metrics
 from engine.apply import Applier
 from engine.connect import BinlogPosition
-from engine.errors import ApplyConflict, ConnectError, DrsError
+from engine.errors import ApplyConflict, ConnectError, DrsError, Unreplicable
 from engine.feed import Feed, ReaderLost, open_feed
 from engine.progress import CopyProgress, StreamProgress
 from engine.status import RUNNING, Status
@@ -332,7 +332,7 @@ class TaskRunner:
                     continue
                 message = _describe(exc) + self._failing_note()
                 # a purged binlog or a drifted DR side: a retry replays the same failure
-                if retries < AUTO_RETRIES and not _binlog_gone(exc) and not isinstance(exc, ApplyConflict):
+                if retries < AUTO_RETRIES and not _binlog_gone(exc) and not isinstance(exc, ApplyConflict | Unreplicable):
                     # as the reference service: a few automatic retries before the task fails
                     if retries == 0 and (self._attempt_end or self.position) is not None:
                         # retries count from zero again only once the DR side got past this point: the

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pymysql
 
-# Server errors that mean the session is gone rather than that the statement is wrong.
-SESSION_GONE = {1053, 1077, 1152, 1153, 1159, 1160, 1161, 1927, 4031}
+# Server errors that mean the session is gone rather than that the statement is wrong. Not 1153
+# (packet bigger than max_allowed_packet): the server drops the session, but the same statement
+# would be refused again after every reconnect.
+SESSION_GONE = {1053, 1077, 1152, 1159, 1160, 1161, 1927, 4031}
 
 
 def connection_lost(exc: BaseException) -> bool:

@@ -31,7 +31,7 @@ from pymysqlreplication.row_event import DeleteRowsEvent, TableMapEvent, UpdateR
 from engine import rowdecode
 from engine.connect import META_DATABASE, BinlogPosition, ssl_options
 from engine.ddl import SessionContext, parse_status_vars
-from engine.errors import ReplicationError
+from engine.errors import Unreplicable
 from engine.spec import SYSTEM_DATABASES, Endpoint
 
 rowdecode.install()
@@ -54,6 +54,9 @@ class RowChange:
     schema: str
     table: str
     rows: list  # insert/delete: tuples of SQL literals; update: (before, after) pairs
+    # the source session ran with foreign_key_checks=0 (rows event flag NO_FOREIGN_KEY_CHECKS_F): a
+    # replica applies these rows without FK checks too, or a child row without parent stops it
+    fk_checks_off: bool = False
 
 
 @dataclass
@@ -124,6 +127,7 @@ ROWS_V1 = {23: "insert", 24: "update", 25: "delete"}
 ROWS_V2 = {30: "insert", 31: "update", 32: "delete"}
 QUERY, XID, TABLE_MAP, HEARTBEAT, MYSQL_GTID, MYSQL_ANON_GTID, MARIADB_GTID = 2, 16, 19, 27, 33, 34, 162
 FL_PREPARED_XA = 64  # MariaDB GTID event flag (log_event.h)
+NO_FK_CHECKS_F = 2  # rows event flag: written under foreign_key_checks=0
 MARIADB_COMPRESSED = {166, 167, 168, 169, 170, 171}
 MYSQL_PARTIAL_UPDATE_ROWS, MYSQL_TRANSACTION_PAYLOAD, INCIDENT = 39, 40, 26
 LOAD_DATA = {6, 8, 9, 10, 11, 12, 17, 18}  # LOAD DATA logged as a statement (binlog_format not ROW)
@@ -188,6 +192,7 @@ class FastRows:
     end: int
     bitmap1: bytes
     bitmap2: bytes | None
+    flags: int = 0  # rows event flags (STMT_END_F 1, NO_FOREIGN_KEY_CHECKS_F 2, RELAXED_UNIQUE_CHECKS_F 4)
 
 
 @dataclass
@@ -207,8 +212,8 @@ class FastQuery:
     query_at: int = 0
     end: int = 0
 
-    def context(self) -> SessionContext:
-        return parse_status_vars(self.data, self.status_at, self.status_len)
+    def context(self, vendor: str | None = None) -> SessionContext:
+        return parse_status_vars(self.data, self.status_at, self.status_len, vendor)
 
     def text(self, ctx: SessionContext) -> str:
         """The statement decoded in the character set its client sent it in."""
@@ -244,6 +249,7 @@ def parse_fast(data: bytes, checksum: bool) -> tuple[object, int]:
     p = 20
     if etype in ROWS_V1 or etype in ROWS_V2:
         table_id = int.from_bytes(data[p : p + 6], "little")
+        flags = _u16(data, p + 6)[0]
         p += 8  # table id, flags
         if etype in ROWS_V2:
             p += _u16(data, p)[0]  # extra data length includes its own two bytes
@@ -256,7 +262,7 @@ def parse_fast(data: bytes, checksum: bool) -> tuple[object, int]:
         if kind == "update":
             bitmap2 = data[p : p + nbytes]
             p += nbytes
-        return FastRows(kind, table_id, timestamp, data, p, end, bitmap1, bitmap2), log_pos
+        return FastRows(kind, table_id, timestamp, data, p, end, bitmap1, bitmap2, flags), log_pos
     if etype == XID:
         return FastXid(timestamp), log_pos
     if etype == QUERY:
@@ -334,7 +340,7 @@ class _FastStream(BinLogStreamReader):
                 continue
             reason = refusal(etype)
             if reason:
-                raise ReplicationError(f"{reason} (event type {etype} ending at {self.log_file}:{_HEADER.unpack_from(data, 1)[4]})")
+                raise Unreplicable(f"{reason} (event type {etype} ending at {self.log_file}:{_HEADER.unpack_from(data, 1)[4]})")
             # The library handles this packet (and keeps its table maps); it must not read further
             # packets on its own, so it gets this one packet to parse.
             conn._read_packet = _only(pkt)
@@ -376,6 +382,7 @@ class BinlogReader:
         self.stop = stop
         self.stream: BinLogStreamReader | None = None
         self._closed_bytes = 0  # read by streams already closed
+        self.vendor: str | None = None  # "mariadb" | "mysql", from the binlog's format description
 
     @property
     def bytes_read(self) -> int:
@@ -455,13 +462,20 @@ class BinlogReader:
                     continue
                 if isinstance(event, FastRows):
                     table = stream.table_map.get(event.table_id)
-                    if table is None or not self.wants_schema(table.schema):
+                    if table is None:
+                        # every rows event follows its table map in the same transaction: a missing
+                        # one means rows we cannot place; never drop them in silence
+                        raise Unreplicable(
+                            f"a rows event at {current_file}:{stream.log_pos} names table id {event.table_id}, "
+                            "which no table map event before it described; the binlog cannot be replayed from here"
+                        )
+                    if not self.wants_schema(table.schema):
                         continue
                     rows = rowdecode.decode_rows(
                         event.data, event.offset, event.end, rowdecode.table_decoders(table), event.bitmap1, event.bitmap2,
                         kind=event.kind, images=rowdecode.table_image_decoders(table),
                     )  # fmt: skip
-                    self._add_rows(txn, event.kind, table.schema, table.table, rows, event.timestamp)
+                    self._add_rows(txn, event.kind, table.schema, table.table, rows, event.timestamp, bool(event.flags & NO_FK_CHECKS_F))
                     if txn.rows >= PARTIAL_ROWS:
                         if in_xa:
                             self._check_xa_size(txn)
@@ -474,6 +488,9 @@ class BinlogReader:
                 if isinstance(event, FormatDescriptionEvent):
                     # a new binlog file, maybe of a restarted server: table ids start over there
                     stream.table_map.clear()
+                    version = getattr(event, "mysql_version_str", "") or ""
+                    version = version.decode("ascii", "replace") if isinstance(version, bytes) else str(version)
+                    self.vendor = "mariadb" if "mariadb" in version.lower() else "mysql"
                     continue
                 if isinstance(event, RotateEvent):
                     stream.table_map.clear()
@@ -506,7 +523,7 @@ class BinlogReader:
                 if isinstance(event, WriteRowsEvent | UpdateRowsEvent | DeleteRowsEvent):
                     if self.wants_schema(event.schema):
                         kind = "insert" if isinstance(event, WriteRowsEvent) else "update" if isinstance(event, UpdateRowsEvent) else "delete"
-                        self._add_rows(txn, kind, event.schema, event.table, event.rows, event.timestamp)
+                        self._add_rows(txn, kind, event.schema, event.table, event.rows, event.timestamp, bool(event.flags & NO_FK_CHECKS_F))
                         if txn.rows >= PARTIAL_ROWS:
                             if in_xa:
                                 self._check_xa_size(txn)
@@ -549,7 +566,7 @@ class BinlogReader:
                     schema = event.schema.decode() if isinstance(event.schema, bytes) else (event.schema or "")
                     # DDL changes table definitions: table ids may be reused with new columns.
                     stream.table_map.clear()
-                    context = event.context() if isinstance(event, FastQuery) else None
+                    context = event.context(self.vendor) if isinstance(event, FastQuery) else None
                     if context is not None:
                         query = event.text(context).strip()  # type: ignore[union-attr]
                     ddl = Transaction(changes=[DdlChange(schema, query, context)], gtid=txn.gtid, timestamp=event.timestamp)
@@ -563,7 +580,7 @@ class BinlogReader:
     @staticmethod
     def _check_xa_size(txn: Transaction) -> None:
         if txn.rows > XA_MAX_ROWS:
-            raise ReplicationError(
+            raise Unreplicable(
                 f"an XA transaction on the service database changes more than {XA_MAX_ROWS:,} rows before "
                 "its XA PREPARE; DRS Desktop holds an XA transaction whole until the source commits or rolls "
                 "it back and cannot hold one this big. Split the transaction, or start the task after it"
@@ -576,11 +593,13 @@ class BinlogReader:
         return piece
 
     @staticmethod
-    def _add_rows(txn: Transaction, kind: str, schema: str, table: str, rows: list, timestamp: int) -> None:
+    def _add_rows(
+        txn: Transaction, kind: str, schema: str, table: str, rows: list, timestamp: int, fk_off: bool = False
+    ) -> None:
         last = txn.changes[-1] if txn.changes else None
-        if isinstance(last, RowChange) and (last.kind, last.schema, last.table) == (kind, schema, table):
+        if isinstance(last, RowChange) and (last.kind, last.schema, last.table, last.fk_checks_off) == (kind, schema, table, fk_off):
             last.rows.extend(rows)
         else:
-            txn.changes.append(RowChange(kind, schema, table, list(rows)))
+            txn.changes.append(RowChange(kind, schema, table, list(rows), fk_off))
         txn.rows += len(rows)
         txn.timestamp = timestamp

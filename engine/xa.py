@@ -14,7 +14,7 @@ import json
 import pymysql
 
 from engine.checkpoint import META
-from engine.errors import ReplicationError
+from engine.errors import Unreplicable
 from engine.stream import RowChange, Transaction
 
 XA_PIECE_BYTES = 512 * 1024  # per stored row: well below any max_allowed_packet
@@ -64,7 +64,7 @@ def release(cur: pymysql.cursors.Cursor, task: str, txn: Transaction) -> list[Ro
     if decision == "rollback":
         return []
     if not pieces:
-        raise ReplicationError(
+        raise Unreplicable(
             f"the service database committed XA transaction {xid} (GTID {txn.gtid or 'unknown'}) whose XA "
             "PREPARE this task never read: it was prepared before the task's start position, so its rows "
             "are not on the DR side. Compare the databases (drs compare), repair the DR side, then skip "

@@ -486,9 +486,12 @@ def varchar_col(name: str, max_bytes: int, collation: int) -> Col:
 
 def char_col(name: str, max_bytes: int, collation: int) -> Col:
     size = 2 if max_bytes > 255 else 1
+    # BINARY(n): the server logs the value without its trailing zero bytes; the DR row needs all n
+    literal = (lambda v: f"X'{v.ljust(max_bytes, bytes(1)).hex()}'") if collation == BINARY else _hex_lit(collation)
     return Col(name, FIELD_TYPE.STRING, _string_meta(FIELD_TYPE.STRING, max_bytes),
-               encode=lambda v: len(v).to_bytes(size, "little") + v, values=_text_values(collation, max_bytes),
-               collation=collation, literal=_hex_lit(collation))  # fmt: skip
+               encode=lambda v: len(v.rstrip(bytes(1)) if collation == BINARY else v).to_bytes(size, "little")
+               + (v.rstrip(bytes(1)) if collation == BINARY else v),
+               values=_text_values(collation, max_bytes), collation=collation, literal=literal)  # fmt: skip
 
 
 def blob_col(name: str, length_size: int, collation: int) -> Col:
@@ -606,6 +609,8 @@ def lib_literal(col: Col, value: Any, stored: Any) -> str | None:
     if t in (FIELD_TYPE.VARCHAR, FIELD_TYPE.STRING, FIELD_TYPE.BLOB):
         if isinstance(value, str):  # decoded as Python's cp1252 for latin1 ('' for an empty binary)
             value = value.encode({LATIN1: "cp1252", UTF8MB4: "utf-8"}.get(col.collation or BINARY, "latin1"))
+        if t == FIELD_TYPE.STRING and (col.collation or BINARY) == BINARY:
+            return col.literal(value)  # the library does not pad BINARY(n) back to n bytes; we must
         return _hex_lit(col.collation)(value)
     if t == FIELD_TYPE.ENUM:
         return str(([b""] + col.enum_values).index(value.encode()))  # type: ignore[operator]

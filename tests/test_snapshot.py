@@ -19,6 +19,7 @@ from engine.snapshot import CopyInterrupted, SnapshotResult, run_initial_copy
 from engine.spec import FlowControl, parse_spec
 from engine.throttle import BURST_SECONDS, Throttle
 from tests.conftest import make_spec
+from tests.dr_helpers import assert_databases_identical
 from tests.test_throttle import FakeClock
 
 ODD_DB = "odd db"
@@ -459,13 +460,30 @@ def test_values_larger_than_the_source_packet_are_read_raw(dbs):
         assert table_dump(tgt, "lobs", table) == table_dump(src, "lobs", table)
 
 
+def test_a_row_whose_hex_is_too_big_for_the_dr_side_is_sent_as_binary(dbs):
+    """40 kB of every byte value is 80 kB as a hex literal, over a 64 kB max_allowed_packet: the
+    copy sends it as an escaped binary literal instead (as mysqldump would), byte for byte."""
+    src, tgt = dbs.source, dbs.target
+    src.sql("CREATE DATABASE sales", "CREATE TABLE sales.orders (id INT PRIMARY KEY, doc BLOB, note TEXT)",
+            "INSERT INTO sales.orders VALUES (1, 'a', 'x'), "
+            "(2, CONCAT(REPEAT(UNHEX(SHA2('k', 512)), 600), 0x00275c1a), REPEAT('\u00fc''\\\\', 2000))")  # fmt: skip
+    old = tgt.sql("SELECT @@GLOBAL.max_allowed_packet")[0][0]
+    try:
+        tgt.sql("SET GLOBAL max_allowed_packet = 65536")
+        run_initial_copy(parse_spec(make_spec(dbs, databases=["sales"])))
+    finally:
+        tgt.sql(f"SET GLOBAL max_allowed_packet = {old}")
+    assert_databases_identical(src, tgt, ["sales"])
+    assert tgt.sql("SELECT LENGTH(doc) FROM sales.orders WHERE id = 2") == [(38404,)]
+
+
 def test_a_row_too_big_for_the_dr_side_fails_naming_the_table(dbs):
     src, tgt = dbs.source, dbs.target
     src.sql("CREATE DATABASE sales", "CREATE TABLE sales.orders (id INT PRIMARY KEY, doc BLOB)",
-            "INSERT INTO sales.orders VALUES (1, 'a'), (2, REPEAT('b', 60000))")  # fmt: skip
+            "INSERT INTO sales.orders VALUES (1, 'a'), (2, REPEAT('b', 65000))")  # fmt: skip
     old = tgt.sql("SELECT @@GLOBAL.max_allowed_packet")[0][0]
     try:
-        tgt.sql("SET GLOBAL max_allowed_packet = 65536")  # 60 kB is 120 kB as SQL
+        tgt.sql("SET GLOBAL max_allowed_packet = 65536")  # 65 kB does not fit, even as binary
         with pytest.raises(ReplicationError) as info:
             run_initial_copy(parse_spec(make_spec(dbs, databases=["sales"])))
     finally:
