@@ -37,7 +37,9 @@ _DDL = (
         db VARCHAR(64) NOT NULL,
         name VARCHAR(64) NOT NULL,
         definition LONGTEXT NOT NULL,
-        PRIMARY KEY (task, kind, db, name)
+        seq BIGINT NOT NULL AUTO_INCREMENT,
+        PRIMARY KEY (task, kind, db, name),
+        UNIQUE KEY (seq)
     ) ENGINE=InnoDB""",
     # XA transactions the source has prepared but not yet committed or rolled back: their changes,
     # in pieces of at most XA_PIECE_BYTES, until the decision arrives (see engine/xa.py)
@@ -65,6 +67,15 @@ def ensure_meta(conn: pymysql.connections.Connection) -> None:
     with conn.cursor() as cur:
         for statement in _DDL:
             cur.execute(statement)
+        # `seq` (the order objects were recorded in) came later: promote creates triggers in that
+        # order, which is the order they fire in (and what FOLLOWS/PRECEDES clauses need)
+        cur.execute(
+            "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s "
+            "AND TABLE_NAME = 'deferred_object' AND COLUMN_NAME = 'seq'",
+            (META_DATABASE,),
+        )
+        if cur.fetchone()[0] == 0:
+            cur.execute(f"ALTER TABLE {META}.`deferred_object` ADD COLUMN seq BIGINT NOT NULL AUTO_INCREMENT, ADD UNIQUE KEY (seq)")
 
 
 def read_checkpoint(conn: pymysql.connections.Connection, task: str) -> TargetCheckpoint | None:
@@ -145,10 +156,10 @@ def drop_deferred(cur: pymysql.cursors.Cursor, task: str, kind: str, db: str | N
 
 
 def load_deferred(conn: pymysql.connections.Connection, task: str) -> list[tuple[str, str, str, str]]:
-    """(kind, db, name, definition) of every object held back from the standby."""
+    """(kind, db, name, definition) of every object held back from the standby, in recording order."""
     with conn.cursor() as cur:
         cur.execute(
-            f"SELECT kind, db, name, definition FROM {META}.`deferred_object` WHERE task = %s ORDER BY kind, db, name",
+            f"SELECT kind, db, name, definition FROM {META}.`deferred_object` WHERE task = %s ORDER BY kind, seq",
             (task,),
         )
         return [tuple(v.decode() if isinstance(v, bytes) else v for v in row) for row in cur.fetchall()]  # type: ignore[misc]

@@ -133,7 +133,7 @@ class DdlApplier:
             )  # fmt: skip
             return None
         if outside:
-            raise ReplicationError(
+            raise Unreplicable(
                 f"a DDL statement touches databases of this task ({', '.join(inside)}) and others "
                 f"({', '.join(outside)}); it can be neither applied nor skipped safely: "
                 f"{' '.join(change.statement.split())[:300]}"
