@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pymysql
 from pymysql.constants import CLIENT
@@ -32,7 +33,11 @@ from engine.errors import ApplyConflict, ReplicationError, Unreplicable
 from engine.progress import LogFn
 from engine.server_errors import connection_lost, mysql_message
 from engine.spec import Endpoint
+from engine.status import Status
 from engine.stream import DdlChange, RowChange, Transaction
+
+if TYPE_CHECKING:
+    from engine.store import Store
 
 MAX_STATEMENT_BYTES = 4 * 1024 * 1024
 
@@ -52,6 +57,18 @@ class TableShape:
     @property
     def quoted(self) -> list[str]:
         return [quote_ident(self.columns[i]) for i in self.writable]
+
+
+def same_server(a: Endpoint, b: Endpoint) -> bool:
+    return a.host.lower() == b.host.lower() and a.port == b.port
+
+
+def promoted_onto(store: Store, server: Endpoint, task: str) -> list[str]:
+    """Tasks (other than `task`) in the store that are Promoted with `server` as their DR side."""
+    return [
+        r.name for r in store.list_tasks()
+        if r.name != task and r.status is Status.PROMOTED and same_server(r.spec.target, server)
+    ]  # fmt: skip
 
 
 def _unquote(name: str) -> str:
@@ -116,12 +133,25 @@ class Applier:
                 pass
             self.conn = None
 
-    def ensure_ready(self, read_only: bool = True) -> None:
-        """Create the checkpoint tables and make the DR database read-only for everyone else."""
+    def ensure_ready(self, read_only: bool = True, *, store: Store | None = None) -> None:
+        """Create the checkpoint tables and make the DR database read-only for everyone else.
+
+        read_only is server-wide: when `store` holds another task promoted onto this same server, that
+        server is now its primary, and read-only would stop its applications; it is left writable.
+        """
         assert self.conn is not None
         cp.ensure_meta(self.conn)
         if read_only:
-            set_read_only(self.conn, True)
+            primaries = promoted_onto(store, self.target, self.task) if store is not None else []
+            if primaries:
+                self.log(
+                    "warning", "apply",
+                    f"the DR server {self.target.address} is left writable: task(s) {', '.join(primaries)} "
+                    "promoted it to primary, and read_only is server-wide; the databases of this task are "
+                    "not protected against writes by others there",
+                )  # fmt: skip
+            else:
+                set_read_only(self.conn, True)
         self.conn.commit()
 
     def checkpoint(self) -> cp.TargetCheckpoint | None:

@@ -47,7 +47,7 @@ def cmd_task_create(args: argparse.Namespace) -> int:
     if not args.skip_checks:
         from engine import precheck
 
-        results = precheck.run_prechecks(spec)
+        results = precheck.run_prechecks(spec, other_tasks=[t.spec for t in svc.store.list_tasks()])
         failed = [r for r in results if r.result == "failed"]
         if failed:
             print(f"task {spec.name} not created: {len(failed)} pre-check item(s) failed", file=sys.stderr)

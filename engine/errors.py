@@ -114,3 +114,37 @@ class ApplyConflict(ReplicationError):
             f"apply conflict on {table}: {operation} of key ({key}) {found} on the DR side (the DR side has "
             f"drifted: run `drs compare {task} --level values`, repair the DR side, then `drs task resume {task}`)"
         )
+
+
+class PromoteRolledBack(ReplicationError):
+    """A promote could not finish (DR server unreachable, deadline passed, cancelled): the service
+    database is writable again and the task is back in the status it had before."""
+
+    def __init__(self, task: str, reason: str):
+        self.task, self.reason = task, reason
+        super().__init__(
+            f"promote of task {task} rolled back: {reason}. The service database is writable again and the "
+            "task is back in the status it had before; nothing was promoted"
+        )
+
+
+class PromoteStranded(ReplicationError):
+    """A promote failed and so did its rollback: the service database is still read-only. Loud on purpose."""
+
+    exit_code = 3
+
+    def __init__(self, task: str, reason: str, server: str, statements: list[str], detail: str = ""):
+        self.task, self.reason, self.server, self.statements = task, reason, server, list(statements)
+        super().__init__(
+            f"promote of task {task} failed ({reason}) and its rollback failed too{f' ({detail})' if detail else ''}: "
+            f"THE SERVICE DATABASE {server} IS STILL READ-ONLY. To make it writable again, run on {server} as an "
+            f"administrator: {' '.join(statements)} Then retry or resume the task."
+        )
+
+
+class PromoteAlreadyRunning(ActionNotAllowed):
+    """Another promote of the same task is under way (in this or another process)."""
+
+    def __init__(self, task: str, owner: str):
+        self.task, self.owner = task, owner
+        super().__init__(f"task {task} is already promoting ({owner}); wait for it to finish or roll back")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 from engine.errors import DrsError
@@ -24,14 +25,19 @@ def pid_alive(pid: int | None) -> bool:
     return True
 
 
-def stop_runner(svc: TaskService, name: str, timeout: float = STOP_WAIT_SECONDS) -> None:
-    """Ask a `drs run` process working on the task to stop at a checkpoint, and wait for it."""
+def stop_runner(
+    svc: TaskService, name: str, timeout: float = STOP_WAIT_SECONDS, cancel: threading.Event | None = None
+) -> None:
+    """Ask a `drs run` process working on the task to stop at a checkpoint, and wait for it (until
+    `timeout`, or until `cancel` is set)."""
     record = svc.store.get_task(name)
     if not pid_alive(record.runner_pid):
         return
     svc.store.request_control(name, "stop")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and pid_alive(svc.store.get_task(name).runner_pid):
+        if cancel is not None and cancel.is_set():
+            raise DrsError(f"cancelled while waiting for process {record.runner_pid} running task {name} to stop")
         time.sleep(0.1)
     if pid_alive(svc.store.get_task(name).runner_pid):
         raise DrsError(

@@ -104,10 +104,11 @@ def _mysql_error(exc: BaseException) -> str:
 class CheckContext:
     """Both sides and the facts several items share, each read at most once."""
 
-    def __init__(self, spec: TaskSpec, source: Side, target: Side):
+    def __init__(self, spec: TaskSpec, source: Side, target: Side, other_tasks: Sequence[TaskSpec] = ()):
         self.spec = spec
         self.source = source
         self.target = target
+        self.other_tasks = tuple(other_tasks)  # specs of the other tasks in the store, to name who shares a server
 
     @functools.cached_property
     def source_schemata(self) -> list[str]:
@@ -826,9 +827,47 @@ def check_target_databases(ctx: CheckContext) -> tuple[str, str, str]:
             f"the DR database already has non-empty database(s) of the same name: {_names(non_empty)}",
             "drop or rename them on the DR database, or leave those databases out of the task",
         )
-    if clash:
-        return PASSED, f"empty database(s) of the same name exist and will be used: {_names(clash)}", ""
-    return PASSED, f"none of the {len(ctx.databases)} database name(s) is in use on the DR database", ""
+    found = (
+        f"empty database(s) of the same name exist and will be used: {_names(clash)}"
+        if clash
+        else f"none of the {len(ctx.databases)} database name(s) is in use on the DR database"
+    )
+    shared = _shared_dr_server(ctx, existing, set(wanted), fold)
+    if shared:
+        return (
+            CONFIRM,
+            f"{found}; but {shared}: read_only is server-wide, so while this task replicates they are read-only "
+            "for applications too, and a promote of this task makes all of them writable",
+            "give this task a DR server (instance) of its own, or confirm that those databases may be read-only "
+            "now and writable after a promote",
+        )
+    return PASSED, found, ""
+
+
+def _shared_dr_server(ctx: CheckContext, existing: list[str], wanted: set[str], fold: bool) -> str:
+    """What else lives on the DR server (databases outside the task, other tasks replicating into it),
+    as a phrase; empty when the task has the server to itself."""
+    from engine.spec import SYSTEM_DATABASES
+
+    def key(db: str) -> str:
+        return db.lower() if fold else db
+
+    others = [e for e in existing if key(e) not in wanted and e.lower() not in SYSTEM_DATABASES and e != META_DATABASE]
+    target = ctx.spec.target
+    tasks = [
+        t for t in ctx.other_tasks
+        if t.name != ctx.spec.name and t.target.host.lower() == target.host.lower() and t.target.port == target.port
+    ]  # fmt: skip
+    owners = {key(d): t.name for t in tasks for d in (t.databases or ())}
+    named = [f"{d} (task {owners[key(d)]})" if key(d) in owners else d for d in sorted(others)]
+    shown = {owners[key(d)] for d in others if key(d) in owners}
+    unnamed = [t.name for t in tasks if t.name not in shown]
+    parts = []
+    if named:
+        parts.append(f"the DR server also holds database(s) outside this task: {_names(named)}")
+    if unnamed:
+        parts.append(f"task(s) {_names(unnamed)} replicate into the same DR server")
+    return "; ".join(parts)
 
 
 @item("primary_keys", "Tables without a primary key", "source")
@@ -959,8 +998,10 @@ def run_prechecks(
     *,
     on_progress: Callable[[int, int, str], None] | None = None,
     stop: threading.Event | None = None,
+    other_tasks: Sequence[TaskSpec] = (),
 ) -> list[PrecheckResult]:
-    """Run every item in order; a stop request returns the items checked so far."""
+    """Run every item in order; a stop request returns the items checked so far. `other_tasks` (the
+    specs of the tasks already in the store) lets the checks name the tasks that share a server."""
     total = len(REGISTRY)
     if on_progress:
         on_progress(0, total, "connecting")
@@ -969,7 +1010,7 @@ def run_prechecks(
     # Both sides at once: an unreachable address costs one connect timeout, not two
     with ThreadPoolExecutor(max_workers=2) as pool:
         list(pool.map(_open, (source, target)))
-    ctx = CheckContext(spec, source, target)
+    ctx = CheckContext(spec, source, target, other_tasks)
     results: list[PrecheckResult] = []
     try:
         for i, check in enumerate(REGISTRY):

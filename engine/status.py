@@ -71,8 +71,9 @@ ALLOWED: dict[Action, frozenset[Status]] = {
     Action.MODIFY_CONNECTION: frozenset({Status.STARTING, Status.INITIALIZING, Status.REPLICATING, Status.FAILED}),
     Action.MODIFY_FLOW_CONTROL: frozenset({Status.CONFIGURATION}),
     # The reference allows promote in "DR in progress" only; a paused or failed task can still be
-    # failed over by force when the service side is gone (the DBA's day of disaster).
-    Action.PROMOTE: frozenset({Status.REPLICATING, Status.PAUSED, Status.FAILED}),
+    # failed over by force when the service side is gone (the DBA's day of disaster). In Promoting it
+    # recovers a promote whose process died (finishes or rolls it back), or says one is under way.
+    Action.PROMOTE: frozenset({Status.REPLICATING, Status.PAUSED, Status.FAILED, Status.PROMOTING}),
     Action.DELETE: frozenset(set(Status) - {Status.PROMOTING, Status.CREATING}),
     Action.COMPARE: frozenset({Status.REPLICATING, Status.PAUSED, Status.FAILED, Status.PROMOTED}),
     # the DBA's escape hatch after a failure on an event handled by hand (moves the checkpoint past it)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -493,6 +493,48 @@ class Store:
                 raise TaskNotFound(name)
             return result.rowcount > 0
 
+    def set_status_if(
+        self,
+        name: str,
+        expected: set[Status],
+        new: Status,
+        *,
+        last_error: str | None = None,
+        extra: dict[str, Any] | None = None,
+        extra_guard: Callable[[dict[str, Any]], bool] | None = None,
+        **fields: Any,
+    ) -> bool:
+        """Compare-and-set in one transaction: move the task to `new` only while its status is one of
+        `expected` (and `extra_guard`, if given, accepts its extra); merge `extra` items at the same time.
+
+        The guarded UPDATE comes first, so SQLite's write lock is held before anything is read: of two
+        processes racing for the same change, exactly one gets True.
+        """
+        now = datetime.now()
+        values: dict[str, Any] = {"status": new.value, "updated_at": now, "status_changed_at": now}
+        if last_error is not None or new not in (Status.FAILED, Status.CREATION_FAILED):
+            values["last_error"] = last_error
+        for key, value in fields.items():
+            if key not in UPDATABLE or key == "extra":
+                raise ValueError(f"not an updatable task field: {key}")
+            values[key] = value
+        with self._lock, self.session_scope() as s:
+            guarded = update(TaskRow).where(TaskRow.name == name, TaskRow.status.in_([e.value for e in expected]))
+            if s.execute(guarded.values(updated_at=now)).rowcount == 0:
+                self._task_row(s, name)  # TaskNotFound when there is no such task
+                return False
+            row = self._task_row(s, name)
+            current = dict(row.extra or {})
+            if extra_guard is not None and not extra_guard(current):
+                s.rollback()
+                return False
+            for key, value in values.items():
+                setattr(row, key, value)
+            if extra:
+                current.update(extra)
+                row.extra = current
+            return True
+
     def update_task(self, name: str, **fields: Any) -> None:
         bad = set(fields) - UPDATABLE
         if bad:
@@ -506,11 +548,28 @@ class Store:
 
     def merge_extra(self, name: str, **items: Any) -> None:
         with self._lock, self.session_scope() as s:
+            # write lock first, then read: another process's merge cannot slip in between
+            if s.execute(update(TaskRow).where(TaskRow.name == name).values(updated_at=datetime.now())).rowcount == 0:
+                raise TaskNotFound(name)
             row = self._task_row(s, name)
             extra = dict(row.extra or {})
             extra.update(items)
             row.extra = extra
             row.updated_at = datetime.now()
+
+    def merge_extra_if(self, name: str, guard: Callable[[dict[str, Any]], bool], items: dict[str, Any]) -> bool:
+        """merge_extra, only while `guard` accepts the current extra (e.g. a journal still owned by us)."""
+        with self._lock, self.session_scope() as s:
+            if s.execute(update(TaskRow).where(TaskRow.name == name).values(updated_at=datetime.now())).rowcount == 0:
+                raise TaskNotFound(name)
+            row = self._task_row(s, name)
+            extra = dict(row.extra or {})
+            if not guard(extra):
+                s.rollback()
+                return False
+            extra.update(items)
+            row.extra = extra
+            return True
 
     def request_control(self, name: str, request: str | None) -> None:
         """Ask the process running a task to pause/stop/promote at its next safe point."""
