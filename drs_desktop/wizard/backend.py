@@ -39,6 +39,11 @@ class WizardBackend:
 class EngineBackend(WizardBackend):
     """The real servers, through engine.connect, engine.precheck and engine.params."""
 
+    def __init__(self, other_tasks: Callable[[], list[TaskSpec]] | None = None):
+        # the stored tasks' specs: the pre-checks name the tasks that share a server (read_only is
+        # server-wide); called on the pre-check thread
+        self.other_tasks = other_tasks or (lambda: [])
+
     def test_connection(self, endpoint: Endpoint) -> ServerInfo:
         conn = connect(endpoint, connect_timeout=8, read_timeout=30)
         try:
@@ -63,7 +68,7 @@ class EngineBackend(WizardBackend):
     def run_prechecks(self, spec: TaskSpec, on_progress: ProgressFn, stop: threading.Event) -> list[Any]:
         from engine.precheck import run_prechecks  # lands beside the wizard; imported when used
 
-        return run_prechecks(spec, on_progress=on_progress, stop=stop)
+        return run_prechecks(spec, on_progress=on_progress, stop=stop, other_tasks=self.other_tasks())
 
     def compare_params(self, spec: TaskSpec) -> list[Any]:
         from engine.params import compare_params

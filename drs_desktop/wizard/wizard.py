@@ -50,7 +50,7 @@ class CreateTaskWizard(QWizard):
         super().__init__(parent)
         self.service = service
         self.taskman = taskman
-        self.backend = backend or EngineBackend()
+        self.backend = backend or EngineBackend(lambda: [t.spec for t in service.store.list_tasks()])
         self.setWindowTitle(WINDOW_TITLE)
         self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
         self.setMinimumSize(860, 660)
