@@ -1,5 +1,5 @@
-"""The main window's dialogs: delete, promote (switchover/failover, progress, result), modify connection
-details, modify flow control. The task details dialog lives in drs_desktop.details (re-exported here).
+"""The main window's dialogs: delete, promote (plan and switchover/failover confirmation, progress,
+outcome), stopping tasks on close, modify connection details, modify flow control. The task details dialog lives in drs_desktop.details (re-exported here).
 
 Every dialog is opened with open() (window-modal, never exec()), so the GUI and tests keep running;
 the window connects `accepted` to the follow-up work, which runs off the GUI thread.
@@ -7,32 +7,42 @@ the window connects `accepted` to the follow-up work, which runs off the GUI thr
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import (
-    Qt,
-    Signal,
-)
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QColor, QFontDatabase
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QCheckBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
+    QLayout,
     QLineEdit,
     QListWidget,
     QMessageBox,
+    QPlainTextEdit,
+    QProgressBar,
     QPushButton,
     QSpinBox,
+    QTableView,
     QVBoxLayout,
     QWidget,
 )
 
 from engine.spec import FlowControl, TimeWindow, check_max_mb_s, check_windows, parse_clock
 from engine.store import TaskRecord
+
+from .rowmodel import RowTableModel
+from .task_model import format_delay
 
 
 def show_message(parent: QWidget | None, title: str, text: str, *, error: bool = False) -> QMessageBox:
@@ -80,6 +90,10 @@ class _ConfirmDialog(QDialog):
         self.layout_.insertWidget(self._extra_at, widget)
         self._extra_at += 1
 
+    def add_layout(self, layout: QLayout) -> None:
+        self.layout_.insertLayout(self._extra_at, layout)
+        self._extra_at += 1
+
     def finish_layout(self) -> None:
         self.layout_.addStretch(1)
         self.layout_.addWidget(self.buttons)
@@ -119,31 +133,197 @@ SWITCHOVER_TEXT = (
     "The service database will be made read-only, the DR database becomes writable once it has applied "
     "everything (RPO 0). Applications must then be pointed at the DR database."
 )
+FROZEN_BG = QColor("#fff1c2")  # databases outside the task that the server-wide read_only freezes too
+FROZEN_FG = QColor("#7a4100")
+DANGER_RED = "#b42318"
 
 
-class SwitchoverDialog(_ConfirmDialog):
-    def __init__(self, name: str, parent: QWidget | None = None):
-        super().__init__(
-            "Promote (switchover)", SWITCHOVER_TEXT.format(name=_esc(name)), "Switch over", parent
-        )
+@dataclass(frozen=True)
+class RoleChange:
+    """One database on one server, as a promote changes it."""
+
+    server: str  # "Service 10.0.0.11:3306" / "DR 10.8.0.21:3306"
+    database: str
+    now: str
+    after: str
+    frozen: bool = False  # not in the task: stops taking writes only because read_only is server-wide
+
+
+def plan_changes(plan: Any) -> list[RoleChange]:
+    """The rows of the role table from an engine.promote.PromotePlan."""
+    every = "(every user database)"
+    task_dbs = list(plan.task_databases) if plan.task_databases is not None else [every]
+    rows: list[RoleChange] = []
+    if plan.mode == "switchover":
+        service = f"Service {plan.service_server}"
+        rows += [RoleChange(service, db, "writable", "read-only") for db in task_dbs]
+        rows += [
+            RoleChange(service, db, "writable", "read-only (not in this task)", frozen=True)
+            for db in plan.other_databases or ()
+        ]
+    else:
+        rows.append(RoleChange(f"Service {plan.service_server}", "(all)", "unreachable", "not changed"))
+    dr = f"DR {plan.dr_server}"
+    rows += [RoleChange(dr, db, "read-only", "writable") for db in task_dbs]
+    return rows
+
+
+class PromotePlanModel(RowTableModel):
+    """Which databases on which servers change role; the ones frozen beside the task are highlighted."""
+
+    COLUMNS = ("Server", "Database", "Now", "After the promote")
+
+    def set_changes(self, changes: list[RoleChange]) -> None:
+        self.beginResetModel()
+        self.rows = list(changes)
+        self.endResetModel()
+
+    def data(
+        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        row: RoleChange | None = self.row_at(index)
+        if row is None:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return (row.server, row.database, row.now, row.after)[index.column()]
+        if row.frozen:
+            if role == Qt.ItemDataRole.BackgroundRole:
+                return FROZEN_BG
+            if role == Qt.ItemDataRole.ForegroundRole:
+                return FROZEN_FG
+            if role == Qt.ItemDataRole.ToolTipRole:
+                return (
+                    f"{row.database} is not replicated by this task, but read_only applies to the whole "
+                    "server: it stops taking writes while the service database is read-only"
+                )
+        return None
+
+
+def _seconds(value: float | None) -> str:
+    return "unknown" if value is None else format_delay(value) or "0 s"
+
+
+class _PromoteConfirmDialog(_ConfirmDialog):
+    """The promote confirmation: what changes role (from engine.promote.promote_plan), what read_only
+    freezes beside the task, the delay and the expected read-only time."""
+
+    def __init__(self, title: str, text: str, ok_text: str, name: str, plan: Any,
+                 parent: QWidget | None = None, *, danger: bool = False):  # fmt: skip
+        super().__init__(title, text, ok_text, parent, danger=danger)
+        self.setMinimumWidth(640)
         self.name = name
+        self.plan = plan
+        self.changes_model = PromotePlanModel(self)
+        self.changes_model.set_changes(plan_changes(plan))
+        self.changes_view = QTableView()
+        self.changes_view.setObjectName("promoteChanges")
+        self.changes_view.setModel(self.changes_model)
+        self.changes_view.verticalHeader().setVisible(False)
+        self.changes_view.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.changes_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.changes_view.setWordWrap(False)
+        header = self.changes_view.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        self.changes_view.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        # As tall as its rows (up to 8; more scroll): no empty table area, no scrolling for a usual task.
+        rows = self.changes_model.rowCount()
+        row_height = self.changes_view.verticalHeader().defaultSectionSize()
+        height = (
+            header.sizeHint().height()
+            + row_height * max(1, min(rows, 8))
+            + 2 * self.changes_view.frameWidth()
+        )
+        self.changes_view.setFixedHeight(height)
+        box = QGroupBox("What changes role")
+        box_layout = QVBoxLayout(box)
+        box_layout.addWidget(self.changes_view)
+        self.add_widget(box)
+
+        self.frozen_label = _wrapped(self._frozen_text())
+        self.frozen_label.setObjectName("frozenWarning")
+        self.frozen_label.setTextFormat(Qt.TextFormat.RichText)
+        self.frozen_label.setStyleSheet(
+            f"QLabel#frozenWarning {{ background: {FROZEN_BG.name()}; color: {FROZEN_FG.name()};"
+            " border: 1px solid #e0b44c; border-radius: 4px; padding: 6px; }"
+        )
+        self.frozen_label.setVisible(bool(self.frozen_label.text()))
+        box_layout.addWidget(self.frozen_label)
+
+        self.form = QFormLayout()
+        self.delay_label = QLabel(_seconds(plan.delay_seconds))
+        self.delay_label.setObjectName("planDelay")
+        self.form.addRow("Current delay:", self.delay_label)
+        self.add_layout(self.form)
+        self.not_allowed_label = _wrapped(f"Promote is not available now: {plan.not_allowed}")
+        self.not_allowed_label.setObjectName("errorText")
+        self.not_allowed_label.setVisible(bool(plan.not_allowed))
+        self.add_widget(self.not_allowed_label)
+        self.ok_button.setEnabled(not plan.not_allowed)
+
+    def _frozen_text(self) -> str:
+        plan = self.plan
+        parts = []
+        if plan.mode == "switchover" and plan.other_databases:
+            parts.append(
+                f"<b>Also frozen:</b> read_only applies to the whole service server {_esc(plan.service_server)}, "
+                f"so these databases outside the task stop taking writes too: "
+                f"<b>{_esc(', '.join(plan.other_databases))}</b>."
+            )
+        if plan.other_tasks:
+            items = "".join(
+                f"<li><b>{_esc(t.name)}</b> ({_esc(t.status)}): {_esc(t.effect)}</li>"
+                for t in plan.other_tasks
+            )
+            parts.append(f"<b>Other DR tasks affected:</b><ul style='margin: 0'>{items}</ul>")
+        return "<br>".join(parts)
+
+
+class SwitchoverDialog(_PromoteConfirmDialog):
+    """Planned switchover (RPO 0): the plan, the expected read-only time and the deadline to roll back at."""
+
+    def __init__(self, name: str, plan: Any, parent: QWidget | None = None, *, timeout: float = 60.0):
+        super().__init__(
+            "Promote (switchover)", SWITCHOVER_TEXT.format(name=_esc(name)), "Switch over", name, plan, parent
+        )
         self.mode = "switchover"
+        self.read_only_label = QLabel(f"about {_seconds(plan.read_only_estimate_seconds)}")
+        self.read_only_label.setObjectName("planReadOnly")
+        self.read_only_label.setToolTip("How long the service database is expected to refuse writes: "
+                                        "the time the DR database needs to apply what it is behind")  # fmt: skip
+        self.form.addRow("Expected read-only time:", self.read_only_label)
+        self.deadline_spin = QSpinBox()
+        self.deadline_spin.setObjectName("deadline")
+        self.deadline_spin.setRange(5, 3600)
+        self.deadline_spin.setSuffix(" s")
+        self.deadline_spin.setValue(int(timeout))
+        self.deadline_spin.setAccessibleName("Deadline in seconds")
+        deadline_row = QHBoxLayout()
+        deadline_row.addWidget(self.deadline_spin)
+        deadline_row.addWidget(_wrapped("if the DR database has not caught up by then, the promote is rolled "
+                                        "back and the service database made writable again"), 1)  # fmt: skip
+        self.form.addRow("Deadline:", deadline_row)
         self.finish_layout()
 
+    @property
+    def timeout(self) -> float:
+        return float(self.deadline_spin.value())
 
-class FailoverDialog(_ConfirmDialog):
+
+class FailoverDialog(_PromoteConfirmDialog):
     """The service database cannot be reached: promoting now may lose changes; says which."""
 
-    def __init__(self, name: str, estimate_message: str, parent: QWidget | None = None):
+    def __init__(self, name: str, plan: Any, estimate_message: str, parent: QWidget | None = None):
         super().__init__(
             "Promote (failover)",
             f"The service database of <b>{_esc(name)}</b> cannot be reached, so a switchover without data loss "
             "is not possible.<br><br>Fail over: the DR database is made writable now, with what it has applied.",
             "Fail over",
+            name,
+            plan,
             parent,
             danger=True,
         )
-        self.name = name
         self.mode = "failover"
         self.estimate_label = _wrapped(estimate_message)
         self.estimate_label.setObjectName("estimate")
@@ -152,22 +332,40 @@ class FailoverDialog(_ConfirmDialog):
         self.add_widget(box)
         self.finish_layout()
 
+    @property
+    def timeout(self) -> float:
+        return 60.0
+
 
 class PromoteProgressDialog(QDialog):
-    """Messages while the promote waits (service read-only, DR catching up); then the final positions."""
+    """While the promote runs: its messages, the delay, the time against the deadline and Cancel (the
+    engine rolls back). Then the outcome: promoted, rolled back, or stranded (service still read-only)."""
 
     reverseRequested = Signal(str)
+    cancelRequested = Signal(str)
 
-    def __init__(self, name: str, mode: str, parent: QWidget | None = None):
+    def __init__(self, name: str, mode: str, parent: QWidget | None = None, *, timeout: float | None = None):
         super().__init__(parent)
         self.name = name
         self.mode = mode
+        self.timeout = timeout
         self.finished_ok: bool | None = None
+        self.outcome = ""  # "" while running; promoted | rolled_back | stranded | failed
+        self._force_close = False
         self.setWindowTitle(f"Promote {name} ({mode})")
-        self.setMinimumSize(680, 340)
+        self.setMinimumSize(680, 360)
         layout = QVBoxLayout(self)
         self.headline = QLabel(f"Promoting <b>{_esc(name)}</b> ({mode})…")
         layout.addWidget(self.headline)
+        facts = QHBoxLayout()
+        self.delay_label = QLabel("Delay: unknown")
+        self.delay_label.setObjectName("promoteDelay")
+        self.elapsed_label = QLabel("")
+        self.elapsed_label.setObjectName("promoteElapsed")
+        facts.addWidget(self.delay_label)
+        facts.addStretch(1)
+        facts.addWidget(self.elapsed_label)
+        layout.addLayout(facts)
         self.messages = QListWidget()
         self.messages.setWordWrap(True)
         self.messages.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -175,8 +373,36 @@ class PromoteProgressDialog(QDialog):
         self.result_label = _wrapped("")
         self.result_label.setVisible(False)
         layout.addWidget(self.result_label)
+        self.stranded_box = QFrame()
+        self.stranded_box.setObjectName("strandedBox")
+        self.stranded_box.setStyleSheet(
+            f"QFrame#strandedBox {{ background: #fde8e8; border: 2px solid {DANGER_RED}; border-radius: 4px; }}"
+        )
+        stranded_layout = QVBoxLayout(self.stranded_box)
+        self.stranded_title = QLabel("The service database is STILL READ-ONLY")
+        self.stranded_title.setObjectName("strandedTitle")
+        self.stranded_title.setWordWrap(True)
+        self.stranded_title.setStyleSheet(f"color: {DANGER_RED}; font-size: 14pt; font-weight: 700;")
+        self.stranded_text = QPlainTextEdit()
+        self.stranded_text.setObjectName("strandedText")
+        self.stranded_text.setReadOnly(True)
+        self.stranded_text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.stranded_detail = _wrapped("")
+        self.stranded_detail.setObjectName("strandedDetail")
+        self.stranded_how = _wrapped("")
+        stranded_layout.addWidget(self.stranded_title)
+        stranded_layout.addWidget(self.stranded_detail)
+        stranded_layout.addWidget(self.stranded_how)
+        stranded_layout.addWidget(self.stranded_text)
+        self.stranded_box.setVisible(False)
+        layout.addWidget(self.stranded_box)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
+        self.cancel_button = QPushButton("Cancel promote")
+        self.cancel_button.setObjectName("cancelPromote")
+        self.cancel_button.setToolTip("Stop waiting: the promote is rolled back and the service database made "
+                                      "writable again")  # fmt: skip
+        self.cancel_button.clicked.connect(self.request_cancel)
         self.reverse_button = QPushButton("Create reverse task…")
         self.reverse_button.setToolTip(
             "Opens the wizard to replicate the promoted DR database back to the old service side"
@@ -186,18 +412,59 @@ class PromoteProgressDialog(QDialog):
         self.close_button = QPushButton("Close")
         self.close_button.setEnabled(False)
         self.close_button.clicked.connect(self.accept)
+        buttons.addWidget(self.cancel_button)
         buttons.addWidget(self.reverse_button)
         buttons.addWidget(self.close_button)
         layout.addLayout(buttons)
+        self._started = time.monotonic()
+        self.clock = QTimer(self)
+        self.clock.setInterval(1000)
+        self.clock.timeout.connect(self._tick)
+        self.clock.start()
+        self._tick()
+
+    @property
+    def running(self) -> bool:
+        return self.finished_ok is None
+
+    def _tick(self) -> None:
+        elapsed = time.monotonic() - self._started
+        if not self.running:
+            self.elapsed_label.setText(f"took {elapsed:.0f} s")
+            return
+        text = f"{elapsed:.0f} s elapsed"
+        if self.timeout is not None:
+            text += f" of the {self.timeout:.0f} s deadline"
+        self.elapsed_label.setText(text)
+
+    def set_delay(self, seconds: float | None) -> None:
+        self.delay_label.setText(f"Delay: {_seconds(seconds)}")
 
     def add_message(self, message: str) -> None:
         self.messages.addItem(f"{datetime.now():%H:%M:%S}  {message}")
         self.messages.scrollToBottom()
 
+    def request_cancel(self) -> None:
+        if not self.running:
+            return
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.setText("Cancelling…")
+        self.add_message("Cancel requested: rolling back (the service database is made writable again)…")
+        self.cancelRequested.emit(self.name)
+
+    def _finish(self, ok: bool, outcome: str, headline: str) -> None:
+        self.finished_ok = ok
+        self.outcome = outcome
+        self.clock.stop()
+        self._tick()
+        self.headline.setText(headline)
+        self.cancel_button.setVisible(False)
+        self.close_button.setEnabled(True)
+
     def show_result(self, result: Any) -> None:
         """result: engine.promote.PromoteResult."""
-        self.finished_ok = True
-        self.headline.setText(f"<b>{_esc(self.name)}</b> promoted ({_esc(result.mode)})")
+        self._finish(True, "promoted", f"<b>{_esc(self.name)}</b> promoted ({_esc(result.mode)})")
+        self.delay_label.setVisible(False)  # nothing is replicated any more
         lines = [result.message]
         if result.source_final is not None:
             lines.append(f"Service database final position: {result.source_final}")
@@ -211,15 +478,100 @@ class PromoteProgressDialog(QDialog):
         self.result_label.setText("\n".join(lines))
         self.result_label.setVisible(True)
         self.reverse_button.setVisible(True)
-        self.close_button.setEnabled(True)
 
-    def show_error(self, message: str) -> None:
-        self.finished_ok = False
-        self.headline.setText(f"Promote of <b>{_esc(self.name)}</b> failed")
+    def show_rolled_back(self, reason: str) -> None:
+        self._finish(False, "rolled_back", f"Promote of <b>{_esc(self.name)}</b> rolled back")
+        self.result_label.setText(
+            f"Promote rolled back: {reason.rstrip('.')}. The service database is writable again."
+        )
+        self.result_label.setObjectName("rolledBackText")
+        self.result_label.setStyleSheet(
+            "QLabel#rolledBackText { background: #e8f1fb; border: 1px solid #9cc3ec; border-radius: 4px;"
+            " padding: 8px; font-weight: 600; }"
+        )
+        self.result_label.setVisible(True)
+
+    def show_stranded(self, message: str, statements: list[str] | None = None, server: str = "") -> None:
+        """The rollback failed too: the service database refuses writes until someone lifts read-only.
+        message: the engine's PromoteStranded text; statements: what lifts it, shown to be copied."""
+        self._finish(
+            False, "stranded", f"Promote of <b>{_esc(self.name)}</b> failed and could not be rolled back"
+        )
+        where = f" {server}" if server else ""
+        self.stranded_title.setText(f"The service database{_esc(where)} is STILL READ-ONLY")
+        self.stranded_detail.setText(message)
+        self.stranded_how.setText(
+            f"Applications cannot write to it. To lift read-only, run on{where or ' it'} as an administrator "
+            "(select and copy):"
+        )
+        text = "\n".join(statements) if statements else message
+        self.stranded_text.setPlainText(text)
+        lines = max(2, min(8, text.count("\n") + 1 if statements else 6))
+        self.stranded_text.setFixedHeight(self.stranded_text.fontMetrics().lineSpacing() * lines + 16)
+        self.stranded_box.setVisible(True)
+        self.setMinimumHeight(520)
+
+    def show_error(self, message: str, *, headline: str | None = None) -> None:
+        self._finish(False, "failed", headline or f"Promote of <b>{_esc(self.name)}</b> failed")
         self.result_label.setText(message)
         self.result_label.setObjectName("errorText")
         self.result_label.setVisible(True)
-        self.close_button.setEnabled(True)
+
+    def reject(self) -> None:
+        # Esc or the title bar's close must not walk away from a promote under way: Cancel rolls back.
+        if self.running:
+            return
+        super().reject()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.running and not self._force_close:
+            event.ignore()
+            return
+        super().closeEvent(event)
+
+    def force_close(self) -> None:
+        """The window is closing (its registry cancels the promote): close even while running."""
+        self._force_close = True
+        self.clock.stop()
+        self.close()
+
+
+class StoppingTasksDialog(QDialog):
+    """Shown while the closing window stops its tasks (each at a checkpoint) and cancels a promote."""
+
+    def __init__(self, names: list[str], promoting: list[str], parent: QWidget | None = None):
+        super().__init__(parent)
+        self.names = list(names)
+        self.setWindowTitle("DRS Desktop — closing")
+        self.setWindowModality(Qt.WindowModality.ApplicationModal)
+        self.setMinimumWidth(440)
+        layout = QVBoxLayout(self)
+        count = len(self.names)
+        self.headline = QLabel(f"<b>Stopping {count} task{'s' if count != 1 else ''}…</b>")
+        self.headline.setObjectName("stoppingHeadline")
+        layout.addWidget(self.headline)
+        text = "Each task saves its checkpoint and continues from there when DRS Desktop starts again."
+        if promoting:
+            text += (f" The promote of {', '.join(promoting)} is cancelled and rolled back: its service "
+                     "database is made writable again.")  # fmt: skip
+        layout.addWidget(_wrapped(text))
+        self.progress = QProgressBar()
+        self.progress.setRange(0, max(1, count))
+        self.progress.setValue(0)
+        self.progress.setFormat("%v of %m stopped")
+        layout.addWidget(self.progress)
+        self.waiting_label = _wrapped("")
+        self.waiting_label.setObjectName("stillStopping")
+        layout.addWidget(self.waiting_label)
+        self.set_remaining(self.names)
+
+    def set_remaining(self, remaining: list[str]) -> None:
+        left = [n for n in self.names if n in set(remaining)]
+        self.progress.setValue(len(self.names) - len(left))
+        self.waiting_label.setText(f"Waiting for: {', '.join(left)}" if left else "All stopped.")
+
+    def reject(self) -> None:
+        pass  # closing goes on until every task has stopped (Esc does nothing)
 
 
 class ConnectionDialog(QDialog):
@@ -363,6 +715,7 @@ from .drlog_tab import LogFilterProxy, LogLevelProxy, LogTableModel  # noqa: E40
 
 __all__ = [
     "ConnectionDialog", "DeleteTaskDialog", "FailoverDialog", "FlowControlDialog", "LogFilterProxy",
-    "LogLevelProxy", "LogTableModel", "PromoteProgressDialog", "SwitchoverDialog", "TableProgressModel",
-    "TaskDetailsDialog", "parse_windows", "record_settings", "show_message",
+    "LogLevelProxy", "LogTableModel", "PromotePlanModel", "PromoteProgressDialog", "RoleChange",
+    "StoppingTasksDialog", "SwitchoverDialog", "TableProgressModel", "TaskDetailsDialog", "parse_windows",
+    "plan_changes", "record_settings", "show_message",
 ]  # fmt: skip

@@ -6,12 +6,15 @@ running tasks replicate in WorkerRegistry's QThreads; every action asks engine.s
 
 from __future__ import annotations
 
+import html
 import inspect
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QObject, QPoint, Qt, QTimer, Signal
+import shiboken6
+from PySide6.QtCore import QCoreApplication, QEventLoop, QModelIndex, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -28,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.errors import DrsError
+from engine.errors import DrsError, PromoteAlreadyRunning, PromoteRolledBack, PromoteStranded
 from engine.status import ACTION_LABELS, RUNNING, Action, Status, allowed_actions
 from engine.store import DrLogEntry, Store, TaskRecord
 from engine.tasks import TaskService
@@ -39,13 +42,14 @@ from .dialogs import (
     FailoverDialog,
     FlowControlDialog,
     PromoteProgressDialog,
+    StoppingTasksDialog,
     SwitchoverDialog,
     TaskDetailsDialog,
     show_message,
 )
 from .task_model import Column, ProgressDelegate, TaskFilterProxy, TaskTableModel, load_icon
 from .taskman import TaskManager
-from .workers import WorkerRegistry
+from .workers import STOP_ALL_TIMEOUT_MS, WorkerRegistry
 
 WINDOW_TITLE = "DRS Desktop — Disaster Recovery Tasks"
 REFRESH_MS = 2000
@@ -96,12 +100,6 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-class _MessageRelay(QObject):
-    """Carries progress messages from a TaskManager job to the GUI thread."""
-
-    message = Signal(str)
-
-
 class MainWindow(QMainWindow):
     refreshed = Signal()  # after each refresh has been merged into the model
     actionDone = Signal(str, str)  # action value, task name: its background job finished fine
@@ -124,10 +122,14 @@ class MainWindow(QMainWindow):
         self.autostart = autostart
         self._refreshing = False
         self._refresh_again = False
-        self._resumed_at_startup = False
+        self._resumed_at_startup = False  # tasks left running were resumed (after the promote recovery)
+        self._resume_pending = False
         self._closing = False
+        self._shut_down = False
         self._details: dict[str, TaskDetailsDialog] = {}
-        self._relays: set[_MessageRelay] = set()
+        self._promote_dialogs: dict[str, PromoteProgressDialog] = {}  # running promotes, by task
+        self.recovery_messages: list[str] | None = None  # what recover_stale_promotes did (None: not yet)
+        self.stopping_dialog: StoppingTasksDialog | None = None
         self.last_message = ""
         self.last_alarm_notice = ""  # text of the last "task in alarm" notification (also when no tray exists)
         self.last_skip_question = ""  # the transaction the last "Skip Failed Event" showed
@@ -154,6 +156,7 @@ class MainWindow(QMainWindow):
         self.registry.workerFinished.connect(self._on_worker_finished)
         self.registry.workerSkipped.connect(lambda name, why: self._note(why))
         self.registry.workerFailed.connect(lambda name, why: self._note(f"{name}: {why}"))
+        self.registry.promoteStarted.connect(self._on_promote_started)
 
         self.refresh_timer = QTimer(self)
         self.refresh_timer.setInterval(refresh_ms)
@@ -165,6 +168,7 @@ class MainWindow(QMainWindow):
         self.schedule_timer.start()
         self.update_actions()
         self.refresh()
+        self._recover_promotes()  # then the tasks left running are resumed
 
     # -- layout ----------------------------------------------------------------------------------
     def _build_table(self) -> None:
@@ -454,11 +458,12 @@ class MainWindow(QMainWindow):
             record = self.model.record(name)
             if record is not None:
                 dialog.set_record(record)
-        if self.autostart and not self._resumed_at_startup:
-            self._resumed_at_startup = True
-            started = self.registry.resume_running(records)
-            if started:
-                self._note(f"Resumed {', '.join(started)}")
+        if self._resume_pending:
+            self._resume_at_startup(records)
+        for name, progress in self._promote_dialogs.items():
+            record = self.model.record(name)
+            if record is not None and shiboken6.isValid(progress):
+                progress.set_delay(record.delay_seconds)  # the promote's catch-up reports it to the store
         self._start_scheduled()
         self._update_status_bar()
         self.update_actions()
@@ -747,78 +752,182 @@ class MainWindow(QMainWindow):
 
     # -- promote ---------------------------------------------------------------------------------
     def promote_task(self) -> None:
+        """Plan the promote off the GUI thread, show exactly what changes role, then run it under the registry."""
         name = self._selected_name(Action.PROMOTE)
         if name is None:
             return
-        try:
-            from engine import promote as promote_mod
-        except ImportError:
+        if self.registry.is_promoting(name):
             show_message(
-                self,
-                "Promote",
-                "Promote is not available in this build (engine.promote is missing).",
-                error=True,
+                self, "Promote", f"Task {name} is already promoting: wait for that promote to finish."
             )
             return
-        svc = self.service
-        self._note(f"Checking whether the service database of {name} is reachable…")
-
-        def check() -> Any:
-            if promote_mod.service_reachable(svc, name):
-                return None
-            return promote_mod.failover_estimate(svc, name)
-
-        def decided(estimate: Any) -> None:
-            if estimate is None:
-                dialog: SwitchoverDialog | FailoverDialog = SwitchoverDialog(name, self)
-            else:
-                dialog = FailoverDialog(name, estimate.message, self)
-            dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-            force = estimate is not None
-            dialog.accepted.connect(lambda: self._run_promote(name, force))
-            dialog.open()
-
-        self.taskman.run(
-            check, decided, lambda exc: show_message(self, "Promote", describe_error(exc), error=True)
-        )
-
-    def _run_promote(self, name: str, force: bool) -> None:
         from engine import promote as promote_mod
 
-        mode = "failover" if force else "switchover"
-        progress = PromoteProgressDialog(name, mode, self)
-        progress.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        progress.reverseRequested.connect(self.open_reverse_wizard)
-        self.promote_dialog = progress
-        progress.show()
-        relay = _MessageRelay()
-        self._relays.add(relay)
-        relay.message.connect(progress.add_message)
         svc = self.service
+        self._note(f"Planning the promote of {name}…")
 
-        def done(result: Any) -> None:
-            self._relays.discard(relay)
-            progress.show_result(result)
-            self.actionDone.emit(Action.PROMOTE.value, name)
-            self.refresh()
+        def plan() -> tuple[Any, str]:
+            # Connects to both servers (an unreachable one costs its connect timeout): never on the GUI thread.
+            the_plan = promote_mod.promote_plan(svc, name)
+            estimate = promote_mod.failover_estimate(svc, name).message if the_plan.mode == "failover" else ""
+            return the_plan, estimate
+
+        def planned(result: tuple[Any, str]) -> None:
+            if self._closing:
+                return
+            the_plan, estimate = result
+            if the_plan.mode == "switchover":
+                dialog: SwitchoverDialog | FailoverDialog = SwitchoverDialog(name, the_plan, self)
+            else:
+                dialog = FailoverDialog(name, the_plan, estimate, self)
+            dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            force = the_plan.mode == "failover"
+            dialog.accepted.connect(lambda: self._run_promote(name, force, dialog.timeout, the_plan))
+            self.promote_confirm = dialog
+            dialog.open()
 
         def failed(exc: BaseException) -> None:
-            self._relays.discard(relay)
-            message = describe_error(exc)
+            self._note(f"{name}: {describe_error(exc)}")
+            if not self._closing:
+                show_message(
+                    self, "Promote", f"Promote cannot start for {name}:\n{describe_error(exc)}", error=True
+                )
+
+        self.taskman.run(plan, planned, failed)
+
+    def _run_promote(self, name: str, force: bool, timeout: float, plan: Any = None) -> None:
+        mode = "failover" if force else "switchover"
+        progress = PromoteProgressDialog(name, mode, self, timeout=timeout)
+        progress.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        progress.reverseRequested.connect(self.open_reverse_wizard)
+        if plan is not None:
+            progress.set_delay(plan.delay_seconds)
+        self.promote_dialog = progress
+        was_running = self.registry.is_running(name)
+
+        def message(text: str) -> None:
+            if shiboken6.isValid(progress):
+                progress.add_message(text)
+
+        def done(result: Any, error: BaseException | None) -> None:
+            self._promote_done(name, progress, result, error, was_running)
+
+        progress.add_message("Stopping the task's replication worker at a checkpoint…")
+        cancel = self.registry.run_promote(
+            name, force=force, timeout=timeout, on_message=message, on_done=done
+        )
+        if cancel is None:
+            progress.show_error(
+                f"Task {name} is already promoting in this window: wait for that promote to finish."
+            )
+        else:
+            self._promote_dialogs[name] = progress
+            progress.cancelRequested.connect(self.registry.cancel_promote)
+        progress.show()
+
+    def _on_promote_started(self, name: str) -> None:
+        dialog = self._promote_dialogs.get(name)
+        if dialog is not None and shiboken6.isValid(dialog):
+            dialog.add_message("Replication worker stopped; promoting…")
+
+    def _promote_done(
+        self,
+        name: str,
+        progress: PromoteProgressDialog,
+        result: Any,
+        error: BaseException | None,
+        was_running: bool,
+    ) -> None:
+        """The outcome on the GUI thread: promoted, rolled back (service writable again), stranded
+        (service STILL read-only: say how to lift it), already promoting elsewhere, or failed."""
+
+        self._promote_dialogs.pop(name, None)
+        shown = shiboken6.isValid(progress)
+        if error is None:
+            if shown:
+                progress.show_result(result)
+            self._note(f"{name}: {result.message}")
+            self.actionDone.emit(Action.PROMOTE.value, name)
+            self.refresh()
+            return
+        message = describe_error(error)
+        if isinstance(error, PromoteStranded):
+            if shown:
+                progress.show_stranded(message, error.statements, error.server)
+            self._note(f"{name}: promote failed and the service database is STILL READ-ONLY")
+        elif isinstance(error, PromoteRolledBack):
+            if shown:
+                progress.show_rolled_back(error.reason)
+            self._note(f"{name}: promote rolled back; the service database is writable again")
+        elif isinstance(error, PromoteAlreadyRunning):
+            if shown:
+                progress.show_error(
+                    f"Already promoting: {message}. This attempt changed nothing.",
+                    headline=f"<b>{html.escape(name)}</b> is already promoting",
+                )
+        elif shown:
             progress.show_error(message)
-            self.actionFailed.emit(Action.PROMOTE.value, name, message)
+        if not isinstance(error, PromoteStranded) and (was_running or self.autostart):
+            # Rolled back (or never started): the task is back in its previous status; a running one
+            # replicates again here, as before the promote.
+            self._resume_task_worker(name)
+        self.actionFailed.emit(Action.PROMOTE.value, name, message)
+        self.refresh()
+
+    def _resume_task_worker(self, name: str) -> None:
+        store = self.service.store
+
+        def restart(record: TaskRecord) -> None:
+            if not self._closing and self.registry.resume_running([record]):
+                self._update_status_bar()
+
+        self.taskman.run(lambda: store.get_task(name), restart, lambda exc: self._note(describe_error(exc)))
+
+    def _recover_promotes(self) -> None:
+        """A promote cut off by a crash leaves its task in Promoting (and its service database maybe
+        read-only): the engine rolls it back, off the GUI thread, before tasks are resumed here."""
+        svc = self.service
+
+        def recover() -> tuple[list[str], str | None, list[TaskRecord]]:
+            messages: list[str] = []
+            problem = None
+            try:
+                from engine.promote import recover_stale_promotes
+
+                messages = list(recover_stale_promotes(svc))
+            except Exception as exc:  # noqa: BLE001 - shown; the tasks are still resumed
+                problem = describe_error(exc)
+            return messages, problem, svc.store.list_tasks()  # read after the recovery: what to resume
+
+        def recovered(result: tuple[list[str], str | None, list[TaskRecord]]) -> None:
+            messages, problem, records = result
+            self.recovery_messages = messages
+            if self._closing:
+                return
+            if problem:
+                self._note(f"Could not check for interrupted promotes: {problem}")
+            if messages:
+                self._note(" · ".join(messages))
+                show_message(self, "Interrupted promote recovered", "\n\n".join(messages))
+            self._resume_at_startup(records)
             self.refresh()
 
-        def after_stop() -> None:
-            relay.message.emit("Replication worker stopped; promoting…")
-            self.taskman.run(
-                lambda: promote_mod.promote(svc, name, force=force, on_progress=relay.message.emit),
-                done,
-                failed,
-            )
+        def failed(exc: BaseException) -> None:  # the store itself could not be read
+            self.recovery_messages = []
+            self._note(f"Could not read the task store: {describe_error(exc)}")
+            self._resume_pending = True  # the next refresh that works resumes the tasks
 
-        relay.message.emit("Stopping the task's replication worker at a checkpoint…")
-        self.registry.stop_then(name, after_stop)
+        self.taskman.run(recover, recovered, failed)
+
+    def _resume_at_startup(self, records: list[TaskRecord]) -> None:
+        self._resume_pending = False
+        if self._closing or not self.autostart or self._resumed_at_startup:
+            return
+        self._resumed_at_startup = True
+        started = self.registry.resume_running(records)
+        if started:
+            self._note(f"Resumed {', '.join(started)}")
+            self._update_status_bar()
 
     # -- wizard ----------------------------------------------------------------------------------
     def open_create_wizard(self, prefill: dict[str, Any] | None = None) -> QWidget | None:
@@ -864,21 +973,69 @@ class MainWindow(QMainWindow):
 
     # -- closing ---------------------------------------------------------------------------------
     def shutdown(self) -> None:
-        """Stop refreshing, stop every worker at a checkpoint (waiting for them), finish the jobs."""
+        """Stop refreshing, stop every worker at a checkpoint and cancel a promote (the engine rolls it
+        back), and let the background jobs finish. The threads stop on their own while a modal "Stopping
+        N tasks…" dialog shows and events keep being processed here, so the window never freezes and
+        this returns only once everything has ended (or STOP_ALL_TIMEOUT_MS passed)."""
         if self._closing:
             return
         self._closing = True
         self.refresh_timer.stop()
         self.schedule_timer.stop()
-        self.registry.stop_all()
-        self.taskman.wait_idle()
+        busy = self.registry.busy()
+        dialog: StoppingTasksDialog | None = None
+        if busy:
+            dialog = StoppingTasksDialog(busy, self.registry.promoting(), self)
+            self.stopping_dialog = dialog
+            dialog.show()
+        registry_idle = False
+
+        def update() -> None:
+            if dialog is not None:
+                dialog.set_remaining(self.registry.busy())
+
+        def idle() -> None:
+            nonlocal registry_idle
+            registry_idle = True
+
+        self.registry.workerFinished.connect(update)
+        self.registry.promoteFinished.connect(update)
+        self.registry.stop_all_then(idle)
+        wake = QTimer(self)  # the thread pool has no "idle" signal: look again every 50 ms
+        wake.setInterval(50)
+        wake.start()
+        deadline = time.monotonic() + STOP_ALL_TIMEOUT_MS / 1000
+        # TaskManager jobs are short but may be in a connect: they end before the window goes too.
+        while not (registry_idle and self.taskman.wait_idle(0)) and time.monotonic() < deadline:
+            # processEvents, not a nested QEventLoop: widgets others scheduled for deletion
+            # (deleteLater) outside this loop are not deleted under their owners' feet.
+            QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents)
+        wake.stop()
+        wake.deleteLater()
+        self.registry.workerFinished.disconnect(update)
+        self.registry.promoteFinished.disconnect(update)
+        if self.registry.busy():
+            self._note(
+                f"Still running after {STOP_ALL_TIMEOUT_MS // 1000} s: {', '.join(self.registry.busy())}"
+            )
+        if dialog is not None:
+            update()
+            dialog.hide()
+            dialog.deleteLater()
+        self._shut_down = True
         if self.tray is not None:
             self.tray.hide()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self._closing and not self._shut_down:
+            event.ignore()  # a second close while the first one stops the tasks: that one closes the window
+            return
         self.shutdown()
         for dialog in list(self._details.values()):
             dialog.close()
+        for progress in list(self._promote_dialogs.values()):
+            if shiboken6.isValid(progress):
+                progress.force_close()
         super().closeEvent(event)
 
     def proxy_row_of(self, name: str) -> int | None:

@@ -35,6 +35,7 @@ from drs_desktop.dialogs import (  # noqa: E402
     FailoverDialog,
     FlowControlDialog,
     PromoteProgressDialog,
+    StoppingTasksDialog,
     SwitchoverDialog,
     TaskDetailsDialog,
 )
@@ -321,12 +322,27 @@ def main(argv: list[str] | None = None) -> int:
         save(copying, out / "details-copy.png")
         copying.close()
 
+        from engine.promote import OtherTask, PromotePlan
+
+        plan = PromotePlan(
+            task="orders-dr", mode="switchover", service_server="10.0.0.11:3306", dr_server="10.8.0.21:3306",
+            task_databases=("orders", "orders_audit"), other_databases=("crm", "hr_payroll"),
+            other_tasks=(OtherTask("crm-dr", "Paused", "its service server is this service server: read-only "
+                                   "stops its applications' writes too"),),
+            delay_seconds=2.0, read_only_estimate_seconds=7.0,
+        )  # fmt: skip
+        failover_plan = PromotePlan(
+            task="orders-dr", mode="failover", service_server="10.0.0.11:3306", dr_server="10.8.0.21:3306",
+            task_databases=("orders", "orders_audit"), other_databases=None, other_tasks=(),
+            delay_seconds=2.0, read_only_estimate_seconds=None,
+        )  # fmt: skip
         for dialog, filename in (
             (DeleteTaskDialog("hr-dr", window), "delete.png"),
-            (SwitchoverDialog("orders-dr", window), "promote-switchover.png"),
+            (SwitchoverDialog("orders-dr", plan, window), "promote-switchover.png"),
             (
                 FailoverDialog(
                     "orders-dr",
+                    failover_plan,
                     "Last applied: binlog.000042:1235567 at 2026-11-25 14:02:11 (2 s behind). Changes committed on "
                     "the service database after that position — about 2 s of transactions — may be lost.",
                     window,
@@ -340,15 +356,48 @@ def main(argv: list[str] | None = None) -> int:
             save(dialog, out / filename)
             dialog.close()
 
-        progress = PromoteProgressDialog("orders-dr", "switchover", window)
-        progress.add_message("Stopping the task's replication worker at a checkpoint…")
-        progress.add_message("service database set read-only at binlog.000042:1240100")
-        progress.add_message(
-            "waiting for the DR database to apply up to binlog.000042:1240100 (1.2 s behind)"
-        )
-        progress.show()
-        app.processEvents()
+        def running_promote() -> PromoteProgressDialog:
+            progress = PromoteProgressDialog("orders-dr", "switchover", window, timeout=60)
+            progress.set_delay(1.0)
+            progress.add_message("Stopping the task's replication worker at a checkpoint…")
+            progress.add_message("promote started: planned switchover, deadline 60 s")
+            progress.add_message("service database is now read-only")
+            progress.add_message(
+                "waiting until the DR database has applied everything up to binlog.000042:1240100 (RPO 0)"
+            )
+            progress.show()
+            app.processEvents()
+            return progress
+
+        progress = running_promote()
         save(progress, out / "promote-progress.png")
+        progress.request_cancel()
+        progress.add_message("promote cannot finish: cancelled; rolling back")
+        progress.show_rolled_back("cancelled")
+        app.processEvents()
+        save(progress, out / "promote-rolled-back.png")
+        progress.force_close()
+
+        from engine.errors import PromoteStranded
+
+        stranded = PromoteStranded(
+            "orders-dr", "the 60 s deadline passed", "10.0.0.11:3306",
+            ["SET GLOBAL read_only = OFF;"], "10.0.0.11:3306: connection refused",
+        )  # fmt: skip
+        progress = running_promote()
+        progress.show_stranded(str(stranded), stranded.statements, stranded.server)
+        app.processEvents()
+        save(progress, out / "promote-stranded.png")
+        progress.force_close()
+
+        stopping = StoppingTasksDialog(["billing-dr", "orders-dr", "reports-dr"], ["orders-dr"], window)
+        stopping.set_remaining(["orders-dr", "reports-dr"])
+        stopping.show()
+        app.processEvents()
+        save(stopping, out / "stopping-tasks.png")
+        stopping.hide()
+
+        progress = running_promote()
         from engine.connect import BinlogPosition
         from engine.promote import PromoteResult
 

@@ -410,3 +410,11 @@ def test_drs_desktop_command_opens_the_window(tmp_path):
     assert result.returncode == 0, result.stderr
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
     assert (tmp_path / "home" / "drs.sqlite3").exists()
+
+
+def test_closing_with_nothing_running_shows_no_stopping_dialog(qtbot, open_window, populated):
+    window = open_window()
+    assert window.registry.busy() == []
+    window.close()
+    assert window.stopping_dialog is None
+    assert not window.isVisible()
