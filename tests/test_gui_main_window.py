@@ -84,6 +84,9 @@ def cell(window: MainWindow, name: str, column: Column, role=Qt.ItemDataRole.Dis
 
 
 def refreshed(qtbot, window: MainWindow) -> None:
+    """A refresh that read the store after the caller changed it: one already in flight (started by a
+    timer or the start-up recovery) may carry what the store held before."""
+    qtbot.waitUntil(lambda: not window._refreshing, timeout=WAIT_MS)
     before = window.refresh_count
     window.refresh()
     qtbot.waitUntil(lambda: window.refresh_count > before, timeout=WAIT_MS)

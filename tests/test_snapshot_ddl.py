@@ -323,7 +323,7 @@ def test_a_failed_copy_releases_the_ddl_block(dbs):
     make_shop(src)
     src.sql(
         "CREATE TABLE shop.wide (id INT PRIMARY KEY, doc BLOB)",
-        "INSERT INTO shop.wide VALUES (1, REPEAT('b', 60000))",
+        "INSERT INTO shop.wide VALUES (1, REPEAT('b', 65000))",  # over the packet even as binary
     )
     old = tgt.sql("SELECT @@GLOBAL.max_allowed_packet")[0][0]
     gate = GateThrottle()
