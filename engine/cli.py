@@ -13,11 +13,23 @@ import sys
 from typing import Any
 
 from engine.errors import DrsError
-from engine.spec import load_spec_file
+from engine.spec import load_spec_file, shown_path
 from engine.store import dumps
 from engine.tasks import TaskService
 
 EXIT_OK, EXIT_FAILURE, EXIT_INVALID = 0, 1, 2
+LOGS_LIMIT_MAX = 1_000_000  # the store keeps far fewer entries per task (engine.store.LOG_KEEP_ENTRIES)
+GREP_MAX = 1000  # SQLite refuses LIKE patterns beyond 50,000 bytes; nobody greps for more than a line
+
+
+def clip(text: str, limit: int = 500) -> str:
+    """A message line that echoes a huge value (a 100,000-character task name) is cut in the middle, keeping
+    what the line starts with (the flag) and ends with (what is allowed)."""
+    half = limit // 2
+    return "\n".join(
+        line if len(line) <= limit else f"{line[:half]} [... {len(line) - 2 * half} characters ...] {line[-half:]}"
+        for line in str(text).split("\n")
+    )
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -126,7 +138,7 @@ def cmd_task_skip(args: argparse.Namespace) -> int:
     try:
         event = skip.parse_event(args.event)
     except ValueError as exc:
-        print(f"drs task skip: --event: {exc}", file=sys.stderr)
+        print(clip(f"drs task skip: --event: {exc}"), file=sys.stderr)
         return EXIT_INVALID
     svc = _service(args)
     group = skip.find_event(svc, args.name, event)
@@ -153,17 +165,26 @@ def cmd_task_logs(args: argparse.Namespace) -> int:
             try:
                 bounds[flag] = parse_when(value)
             except ValueError as exc:
-                print(f"drs task logs: --{flag}: {exc}", file=sys.stderr)
+                print(clip(f"drs task logs: --{flag}: {exc}"), file=sys.stderr)
                 return EXIT_INVALID
-    if args.limit < 1:
-        print("drs task logs: --limit: must be at least 1", file=sys.stderr)
+            except OverflowError:  # e.g. 99999999999d: before the year 1
+                print(clip(f"drs task logs: --{flag}: {value!r} reaches back beyond the calendar"), file=sys.stderr)
+                return EXIT_INVALID
+    if not 1 <= args.limit <= LOGS_LIMIT_MAX:
+        print(f"drs task logs: --limit: must be from 1 to {LOGS_LIMIT_MAX} (got {args.limit})", file=sys.stderr)
+        return EXIT_INVALID
+    if args.grep is not None and len(args.grep) > GREP_MAX:
+        print(f"drs task logs: --grep: at most {GREP_MAX} characters (got {len(args.grep)})", file=sys.stderr)
         return EXIT_INVALID
     entries = _service(args).store.logs(args.name, level=args.level, text=args.grep, limit=args.limit, **bounds)
-    if args.csv:
+    if args.csv is not None:  # "--csv ''" is a mistake to report, not a request for no file
         try:
             count = export_logs_csv(entries, args.csv)
         except OSError as exc:
-            print(f"drs task logs: --csv: cannot write {args.csv}: {exc.strerror or exc}", file=sys.stderr)
+            print(f"drs task logs: --csv: cannot write {shown_path(args.csv)}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_INVALID
+        except ValueError:  # NUL in the file name
+            print(f"drs task logs: --csv: cannot write {shown_path(args.csv)}: a file name cannot contain NUL", file=sys.stderr)
             return EXIT_INVALID
         print(f"{count} log entries written to {args.csv}", file=sys.stderr if args.json else sys.stdout)
         if not args.json:
@@ -188,7 +209,7 @@ def cmd_task_health(args: argparse.Namespace) -> int:
             if not seconds > 0 or seconds == float("inf"):
                 raise ValueError
         except ValueError:
-            print(f"drs task health: --delay-threshold: {args.delay_threshold!r} is not a positive number of seconds", file=sys.stderr)
+            print(clip(f"drs task health: --delay-threshold: {args.delay_threshold!r} is not a positive number of seconds"), file=sys.stderr)
             return EXIT_INVALID
         svc.store.get_task(args.name)  # unknown task: its own message
         health.set_delay_threshold(svc.store, args.name, seconds)
@@ -210,11 +231,14 @@ def cmd_task_metrics(args: argparse.Namespace) -> int:
     from engine import metrics
 
     try:
-        window = metrics.parse_duration(args.since)
+        since = datetime.now() - metrics.parse_duration(args.since)
     except ValueError as exc:
-        print(f"drs task metrics: --since: {exc}", file=sys.stderr)
+        print(clip(f"drs task metrics: --since: {exc}"), file=sys.stderr)
         return EXIT_INVALID
-    rows = metrics.samples(_service(args).store, args.name, since=datetime.now() - window)
+    except OverflowError:  # e.g. 99999999999d: before the year 1
+        print(clip(f"drs task metrics: --since: {args.since!r} reaches back beyond the calendar"), file=sys.stderr)
+        return EXIT_INVALID
+    rows = metrics.samples(_service(args).store, args.name, since=since)
     if args.json:
         _print_json([r.to_json() for r in rows])
         return EXIT_OK
@@ -347,10 +371,15 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(_command_of(argv))
     args = parser.parse_args(argv)
+    if args.home is not None and (not args.home.strip() or "\x00" in args.home or len(args.home) > 4096):
+        # "" would silently mean the default home; no path has a NUL or more than 4096 characters
+        shown = args.home if len(args.home) <= 200 else f"{args.home[:200]}... ({len(args.home)} characters)"
+        print(f"drs: --home: {shown!r} is not a directory name; give the DRS home directory", file=sys.stderr)
+        return EXIT_INVALID
     try:
         return int(args.func(args) or 0)
     except DrsError as exc:
-        print(f"drs: {exc}", file=sys.stderr)
+        print(clip(f"drs: {exc}"), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("drs: interrupted", file=sys.stderr)
@@ -358,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug or a broken environment: one line for the user, not a traceback
         if os.environ.get("DRS_DEBUG"):
             raise
-        print(f"drs: unexpected error ({type(exc).__name__}): {exc} (set DRS_DEBUG=1 for details)", file=sys.stderr)
+        print(clip(f"drs: unexpected error ({type(exc).__name__}): {exc} (set DRS_DEBUG=1 for details)"), file=sys.stderr)
         return EXIT_FAILURE
 
 

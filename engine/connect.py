@@ -80,7 +80,9 @@ def connect(
         host=endpoint.host,
         port=endpoint.port,
         user=endpoint.user,
-        password=endpoint.password.reveal(),
+        # UTF-8 bytes, as the mysql client sends what was typed: pymysql would encode a str as latin-1,
+        # so "ü" would not match the server's hash and an emoji would raise UnicodeEncodeError
+        password=endpoint.password.reveal().encode("utf-8"),
         database=database,
         charset="utf8mb4",
         autocommit=autocommit,

@@ -25,6 +25,7 @@ DESCRIPTION_FORBIDDEN = "!=<>'&\"\\"
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{3,49}\Z")  # \Z: `$` lets a trailing newline through
 TAG_KEY_RE = re.compile(r"^[A-Za-z0-9_.:/=+@-]{1,128}\Z")
 SYSTEM_DATABASES = frozenset({"mysql", "sys", "information_schema", "performance_schema"})
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")  # NUL, line breaks, tabs, escape: never in a one-line field
 
 SPEC_KEYS = {
     "name", "description", "relationship", "network", "source", "target", "databases",
@@ -147,6 +148,19 @@ class TaskSpec:
         }
 
 
+def shown_value(value: Any) -> str:
+    """A refused value as a message echoes it: its repr, cut short so the message stays readable."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:50]}... ({len(value) if isinstance(value, str) else len(text)} characters)"
+
+
+def shown_path(path: str) -> str:
+    """A file name as a message quotes it: as typed, unless it is absurdly long or has control characters."""
+    if len(path) > 200:
+        return f"{path[:200]!r}... ({len(path)} characters)"
+    return repr(path) if not path or CONTROL_RE.search(path) else path
+
+
 # ---- single-field validators: each returns None when fine, else what is allowed -------------------
 
 
@@ -168,6 +182,8 @@ def check_description(value: Any) -> str | None:
         return "must be text"
     if len(value) > 256:
         return f"at most 256 characters (got {len(value)})"
+    if CONTROL_RE.search(value):
+        return "must be one line of text: no line breaks, tabs or other control characters (such as NUL)"
     bad = sorted({c for c in value if c in DESCRIPTION_FORBIDDEN})
     if bad:
         return "must not contain any of ! = < > ' & \" \\ (found " + " ".join(bad) + ")"
@@ -176,7 +192,7 @@ def check_description(value: Any) -> str | None:
 
 def check_choice(value: Any, allowed: tuple[str, ...]) -> str | None:
     if value not in allowed:
-        return f"must be one of {', '.join(allowed)} (got {value!r})"
+        return f"must be one of {', '.join(allowed)} (got {shown_value(value)})"
     return None
 
 
@@ -205,6 +221,8 @@ def check_user(value: Any) -> str | None:
         return "required: the database account name"
     if len(value) > 80:
         return "at most 80 characters"
+    if CONTROL_RE.search(value):
+        return "must not contain line breaks, tabs or other control characters (such as NUL)"
     return None
 
 
@@ -263,13 +281,17 @@ def check_tags(tags: list[tuple[str, str]]) -> list[tuple[str, str]]:
         errors.append(("tags", f"at most {MAX_TAGS} tags (got {len(tags)})"))
     seen: set[str] = set()
     for key, value in tags:
+        # the field names the tag by its key; a key too long to be one is cut short there
+        fname = f"tags.{key}" if isinstance(key, str) and len(key) <= 128 else f"tags.{shown_value(key)}"
         if not isinstance(key, str) or not TAG_KEY_RE.match(key):
-            errors.append((f"tags.{key}", "key: 1-128 letters, digits or _ . : / = + - @"))
+            errors.append((fname, "key: 1-128 letters, digits or _ . : / = + - @"))
         elif key in seen:
-            errors.append((f"tags.{key}", "keys must be unique"))
+            errors.append((fname, "keys must be unique"))
         seen.add(key) if isinstance(key, str) else None
         if not isinstance(value, str) or len(value) > 255:
-            errors.append((f"tags.{key}", "value: text of at most 255 characters"))
+            errors.append((fname, "value: text of at most 255 characters"))
+        elif CONTROL_RE.search(value):
+            errors.append((fname, "value: one line of text, without control characters (such as NUL)"))
     return errors
 
 
@@ -286,6 +308,19 @@ def check_databases(value: Any) -> str | None:
     too_long = [d for d in value if len(d) > 64]
     if too_long:
         return "database names have at most 64 characters"
+    # What MySQL and MariaDB refuse in a database name, said here rather than by the server later:
+    for d in value:
+        if "\x00" in d:
+            return f"database name {d!r} contains a NUL character, which no database name can have"
+        if d.endswith(" "):
+            return f"database name {d!r} ends with a space, which no database name can"
+        if any(ord(c) > 0xFFFF for c in d):
+            return f"database name {d!r} has a character beyond U+FFFF (such as an emoji), which no database name can have"
+    seen: set[str] = set()
+    for d in value:
+        if d in seen:
+            return f"database {d!r} is listed twice"
+        seen.add(d)
     return None
 
 
@@ -318,7 +353,7 @@ def _parse_endpoint(
         if not isinstance(ca_file, str) or not ca_file:
             errors.append(FieldError(f"{side}.ca_file", "required when tls is verify_ca: path of the CA file"))
         elif not os.path.isfile(ca_file):
-            errors.append(FieldError(f"{side}.ca_file", f"no such file: {ca_file}"))
+            errors.append(FieldError(f"{side}.ca_file", f"no such file: {shown_path(ca_file)}"))
     elif ca_file not in (None, ""):
         errors.append(FieldError(f"{side}.ca_file", "only allowed when tls is verify_ca"))
     password: str | None = None
@@ -478,11 +513,13 @@ def load_spec_file(path: str, **kwargs: Any) -> TaskSpec:
         with open(path, encoding="utf-8") as fh:
             raw = json.load(fh, object_pairs_hook=_no_duplicate_keys)
     except FileNotFoundError:
-        raise SpecInvalid([FieldError("--spec", f"no such file: {path}")]) from None
+        raise SpecInvalid([FieldError("--spec", f"no such file: {shown_path(path)}")]) from None
     except json.JSONDecodeError as exc:
         raise SpecInvalid([FieldError("--spec", f"not valid JSON: {exc.msg} at line {exc.lineno}")]) from None
     except UnicodeDecodeError:
-        raise SpecInvalid([FieldError("--spec", f"{path} is not UTF-8 text (a JSON spec file is expected)")]) from None
+        raise SpecInvalid([FieldError("--spec", f"{shown_path(path)} is not UTF-8 text (a JSON spec file is expected)")]) from None
     except OSError as exc:  # a directory, no permission, ...
-        raise SpecInvalid([FieldError("--spec", f"cannot read {path}: {exc.strerror or exc}")]) from None
+        raise SpecInvalid([FieldError("--spec", f"cannot read {shown_path(path)}: {exc.strerror or exc}")]) from None
+    except ValueError:  # a NUL character in the path: no file can have that name
+        raise SpecInvalid([FieldError("--spec", f"no such file: {shown_path(path)} (a file name cannot contain NUL)")]) from None
     return parse_spec(raw, **kwargs)

@@ -50,6 +50,11 @@ LOG_KEEP_ENTRIES = 20_000
 LOG_KEEP_DAYS = 30
 LOG_PRUNE_EVERY = 200
 CREATION_FAILED_RETENTION = timedelta(days=3)
+# What to do about a store file that cannot be read; the file is left exactly as it is.
+UNUSABLE_HINT = (
+    "the file was left unchanged: restore it from a backup, or move it aside to start with an empty "
+    "task store, or use another DRS home (--home or DRS_HOME)"
+)
 
 
 class Base(DeclarativeBase):
@@ -331,6 +336,8 @@ class Store:
         self.home = Path(home)
         try:
             self.home.mkdir(parents=True, exist_ok=True)
+        except ValueError:  # a NUL character in the path
+            raise StoreError(f"cannot use {str(self.home)!r} as DRS home: a path cannot contain NUL") from None
         except OSError as exc:
             raise StoreError(f"cannot use {self.home} as DRS home: {exc.strerror or exc}") from None
         self.path = self.home / STORE_FILE
@@ -350,7 +357,12 @@ class Store:
 
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
         self._lock = threading.RLock()
-        self._open_schema()
+        try:
+            self._open_schema()
+        except BaseException:
+            # close the pooled connection now: a refused store keeps no -wal/-shm files beside it
+            self._engine.dispose()
+            raise
 
     def close(self) -> None:
         self._engine.dispose()
@@ -364,12 +376,12 @@ class Store:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
                 existing = set(self._engine.dialect.get_table_names(conn))
                 if existing and "meta" not in existing:
-                    raise StoreError(f"{self.path} is not a DRS Desktop task store (no schema version)")
+                    raise StoreError(f"{self.path} is not a DRS Desktop task store (no schema version); {UNUSABLE_HINT}")
                 if "meta" in existing:
                     row = conn.execute(select(MetaRow.value).where(MetaRow.key == "schema_version")).scalar()
                     version = int(row) if row and row.isdigit() else None
                     if version is None:
-                        raise StoreError(f"{self.path}: schema version is missing or unreadable")
+                        raise StoreError(f"{self.path}: schema version is missing or unreadable; {UNUSABLE_HINT}")
                     if version > SCHEMA_VERSION:
                         raise StoreError(
                             f"{self.path} was written by a newer DRS Desktop (schema {version}, this one "
@@ -387,7 +399,9 @@ class Store:
                     )
                 conn.commit()
         except DBAPIError as exc:  # locked for too long, not an SQLite file at all, damaged, ...
-            raise StoreError(f"cannot open task store {self.path}: {exc.orig}") from None
+            damaged = any(w in str(exc.orig) for w in ("not a database", "malformed", "corrupt"))
+            hint = f"; {UNUSABLE_HINT}" if damaged else ""
+            raise StoreError(f"cannot open task store {self.path}: {exc.orig}{hint}") from None
 
     @contextmanager
     def session_scope(self) -> Iterator[Session]:
