@@ -11,9 +11,9 @@ whether every database is identical (CHECKSUM TABLE). Prints a Markdown section.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -34,9 +34,10 @@ from engine.status import Status  # noqa: E402
 from engine.tasks import TaskService  # noqa: E402
 
 
-def writer(server, db: str, rate: float, stop: threading.Event, counter: list[int]) -> None:
-    """Inserts, updates and deletes at about `rate` row changes per second, in 5-row transactions."""
-    conn = pymysql.connect(unix_socket=str(server.socket_path), user="root", database=db, autocommit=False)
+def writer(socket_path: str, db: str, rate: float, stop, counter) -> None:
+    """Inserts, updates and deletes at about `rate` row changes per second, in 5-row transactions.
+    Runs in a process of its own: the applications writing are not inside the DRS window."""
+    conn = pymysql.connect(unix_socket=socket_path, user="root", database=db, autocommit=False)
     n = 1_000_000  # above the seeded ids
     with conn.cursor() as cur:
         while not stop.is_set():
@@ -48,7 +49,8 @@ def writer(server, db: str, rate: float, stop: threading.Event, counter: list[in
             if n > 1_000_010:
                 cur.execute("DELETE FROM items WHERE id = %s", (n - 10,))
             conn.commit()
-            counter[0] += 5
+            with counter.get_lock():
+                counter.value += 5
             time.sleep(max(0.0, 5 / rate - (time.monotonic() - t0)))
     conn.close()
 
@@ -119,9 +121,9 @@ def main() -> int:
         timer.timeout.connect(tick)
         timer.start(10)
 
-        stop = threading.Event()
-        counters = [[0] for _ in names]
-        writers = [threading.Thread(target=writer, args=(pair.source, f"load{i}", args.rate, stop, counters[i]), daemon=True)
+        stop = multiprocessing.Event()
+        counters = [multiprocessing.Value("q", 0) for _ in names]
+        writers = [multiprocessing.Process(target=writer, args=(str(pair.source.socket_path), f"load{i}", args.rate, stop, counters[i]), daemon=True)
                    for i in range(args.tasks)]  # fmt: skip
         for w in writers:
             w.start()
@@ -155,7 +157,7 @@ def main() -> int:
         for _ in range(50):
             app.processEvents()
             time.sleep(0.02)
-        changes = sum(c[0] for c in counters)
+        changes = sum(c.value for c in counters)
         worst = max(gaps) if gaps else 0
         over = sum(1 for g in gaps if g > 100)
         p99 = sorted(gaps)[int(len(gaps) * 0.99)] if gaps else 0
