@@ -26,7 +26,7 @@ from engine import checkpoint as cp
 from engine import metrics
 from engine.apply import Applier
 from engine.connect import BinlogPosition
-from engine.errors import ApplyConflict, ConnectError, DrsError, Unreplicable
+from engine.errors import AccessDenied, ApplyConflict, ConnectError, DrsError, Unreplicable
 from engine.feed import Feed, ReaderLost, open_feed
 from engine.progress import CopyProgress, StreamProgress
 from engine.status import RUNNING, Status
@@ -288,10 +288,13 @@ class TaskRunner:
             )
             try:
                 applier.open()
-                applier.ensure_ready(read_only=True)
+                applier.ensure_ready(read_only=True, store=self.svc.store)
                 target_cp = applier.checkpoint()
                 if target_cp is None or target_cp.phase != "incremental":
                     target_cp = self._initial_phase(spec, applier)
+                    # the copy is done: what failed during an earlier attempt of it is over (a copy
+                    # failure sets no retry mark, so nothing else would count from zero again)
+                    retries, self._retry_mark = 0, None
                 result = self._incremental_phase(spec, applier, target_cp, until)
                 if result is Status.PAUSED and wait_when_paused:
                     applier.close()
@@ -331,8 +334,15 @@ class TaskRunner:
                     backoff = min(MAX_BACKOFF, backoff * 2)
                     continue
                 message = _describe(exc) + self._failing_note()
+                final = False  # a retry cannot help: fail at once
+                if isinstance(exc, AccessDenied):
+                    message = _access_denied_message(exc, spec, self.name)  # (no skip note: no transaction is at fault)
+                else:
+                    missing = self._missing_on_dr(spec, exc)
+                    if missing:
+                        message, final = _missing_on_dr_message(missing, exc), True
                 # a purged binlog or a drifted DR side: a retry replays the same failure
-                if retries < AUTO_RETRIES and not _binlog_gone(exc) and not isinstance(exc, ApplyConflict | Unreplicable):
+                if retries < AUTO_RETRIES and not final and not _binlog_gone(exc) and not isinstance(exc, ApplyConflict | Unreplicable):
                     # as the reference service: a few automatic retries before the task fails
                     if retries == 0 and (self._attempt_end or self.position) is not None:
                         # retries count from zero again only once the DR side got past this point: the
@@ -352,6 +362,36 @@ class TaskRunner:
                 return Status.FAILED
             finally:
                 applier.close()
+
+    def _missing_on_dr(self, spec, exc: BaseException) -> list[str]:
+        """Databases of the task the service side has and the DR side lost (dropped there by hand), when
+        a change failed on a table or database not there. Binlog order rules out a database whose
+        CREATE is still to come: a change to a database follows its creation. [] when not that case."""
+        text = str(exc)
+        if isinstance(exc, ApplyConflict | Unreplicable) or not (
+            "does not exist" in text or "Unknown database" in text or "(1146)" in text or "(1049)" in text
+        ):
+            return []
+        if self.svc.store.get_task(self.name).phase != "incremental":
+            return []
+        from engine.connect import META_DATABASE, connect
+        from engine.spec import SYSTEM_DATABASES
+
+        found: list[set[str]] = []
+        try:
+            for endpoint in (spec.source, spec.target):
+                conn = connect(endpoint, connect_timeout=PROBE_TIMEOUT, read_timeout=PROBE_TIMEOUT)
+                try:
+                    with conn.cursor() as cur:
+                        cur.execute("SHOW DATABASES")
+                        found.append({_text(r[0]) for r in cur.fetchall()})
+                finally:
+                    conn.close()
+        except Exception:  # noqa: BLE001 - only a better message is at stake
+            return []
+        source, target = found
+        scope = spec.databases or sorted(d for d in source if d.lower() not in SYSTEM_DATABASES and d != META_DATABASE)
+        return [d for d in scope if d in source and d not in target]
 
     def _passed_retry_mark(self) -> bool:
         """The DR side got past the point where the last automatically retried error struck."""
@@ -902,6 +942,31 @@ def _trigger_identity(statement: str) -> tuple[str, str]:
     if scope.kind != "TRIGGER" or scope.target is None:
         return "", statement[:64]
     return scope.target
+
+
+def _access_denied_message(exc: AccessDenied, spec, task: str) -> str:
+    """Which server refused the task's user, and what the DBA does about it."""
+    sides = (("service database", spec.source), ("DR database", spec.target))
+    side, endpoint = next(((s, e) for s, e in sides if exc.endpoint == f"{e.user}@{e.address}"), (None, None))
+    if side is None or endpoint is None:
+        return str(exc)
+    if "REPLICATION SLAVE" in exc.detail:
+        fix = (f"grant it on the {side}: GRANT REPLICATION SLAVE ON *.* TO '{endpoint.user}'@'<host>'; "
+               "(the account the task logs in as)")  # fmt: skip
+    else:
+        fix = (f"restore the user's password (or privileges) on the {side}, or give the task the new password "
+               "(Modify Connection in the desktop app)")  # fmt: skip
+    return (f"the {side} refused the task's user (access denied): {exc}. Fix: {fix}; then run the task again "
+            f"(`drs run {task}`, or Retry in the desktop app): it resumes from its checkpoint")  # fmt: skip
+
+
+def _missing_on_dr_message(missing: list[str], exc: BaseException) -> str:
+    names = ", ".join(f"`{d}`" for d in missing)
+    return (
+        f"database {names} no longer exists on the DR database (dropped there?) while the service database still "
+        f"has it ({_describe(exc)}): replication cannot rebuild it. Fix: delete the task and create it again for a "
+        "new initial copy (or restore the DR database from a backup taken at the task's checkpoint, then run the task again)"
+    )
 
 
 def _binlog_gone(exc: BaseException) -> bool:

@@ -15,6 +15,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+import pymysql
 from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.event import (
     FormatDescriptionEvent,
@@ -31,7 +32,7 @@ from pymysqlreplication.row_event import DeleteRowsEvent, TableMapEvent, UpdateR
 from engine import rowdecode
 from engine.connect import META_DATABASE, BinlogPosition, ssl_options
 from engine.ddl import SessionContext, parse_status_vars
-from engine.errors import Unreplicable
+from engine.errors import AccessDenied, Unreplicable
 from engine.spec import SYSTEM_DATABASES, Endpoint
 
 rowdecode.install()
@@ -353,6 +354,21 @@ class _FastStream(BinLogStreamReader):
                     del conn._read_packet
 
 
+# The binlog connection (it logs in by itself, then asks to read the binlog) was refused: wrong
+# password, or a user without REPLICATION SLAVE (1227). The runner names the side and the fix.
+ACCESS_DENIED = {1044, 1045, 1142, 1227, 1698}
+
+
+def _access_denied(source: Endpoint, exc: pymysql.err.MySQLError) -> AccessDenied:
+    code, text = exc.args[0], str(exc.args[1]) if len(exc.args) > 1 else ""
+    if code == 1227 or "REPLICATION" in text.upper():
+        detail = (f"the user {source.user!r} may not read the binlog: it needs the REPLICATION SLAVE privilege "
+                  f"(MySQL error {code}: {text})")  # fmt: skip
+    else:
+        detail = f"access denied for user {source.user!r} while opening the binlog connection (MySQL error {code}: {text})"
+    return AccessDenied(f"{source.user}@{source.address}", detail)
+
+
 class StreamDropped(ConnectionError):
     """The binlog connection was closed under the reader (pymysql drops its socket on a lost
     connection; a read after that fails as AttributeError/ValueError): reconnect, it is no bug."""
@@ -401,7 +417,7 @@ class BinlogReader:
             "host": self.source.host,
             "port": self.source.port,
             "user": self.source.user,
-            "password": self.source.password.reveal(),
+            "password": self.source.password.reveal().encode("utf-8"),  # pymysql would send text as latin-1
             "charset": "utf8mb4",
             "connect_timeout": 10,
             **(ssl_options(self.source) or {}),
@@ -458,6 +474,10 @@ class BinlogReader:
                     if _socket_gone(stream):
                         raise StreamDropped(f"the binlog connection dropped mid-packet ({type(exc).__name__}: {exc})") from exc
                     raise  # read on a live socket: a whole packet we failed to parse (a bug)
+                except pymysql.err.MySQLError as exc:
+                    if exc.args and exc.args[0] in ACCESS_DENIED:
+                        raise _access_denied(self.source, exc) from None
+                    raise
                 if event is None:
                     continue
                 if isinstance(event, FastRows):

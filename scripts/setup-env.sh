@@ -53,6 +53,10 @@ fi
 if [ "$what" = "test" ] && ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then
   apt_install mariadb-server
 fi
+# sysbench: the third-party OLTP workload of the fault suite (tests/test_sysbench.py)
+if [ "$what" = "test" ] && ! command -v sysbench >/dev/null 2>&1; then
+  apt_install sysbench
+fi
 
 if [ ! -x "$VENV/bin/python" ]; then "$PY" -m venv "$VENV"; fi
 "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
