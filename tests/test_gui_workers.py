@@ -20,34 +20,14 @@ from engine.spec import parse_spec
 from engine.status import Action, Status
 from engine.tasks import TaskService
 from tests.conftest import make_spec
+from tests.gui_helpers import LONG_MS, open_windows, seed
 
 REPLICATING = Status.REPLICATING.label
-LONG_MS = 120_000
 
 
 @pytest.fixture
 def windows(qtbot, service):
-    opened: list[MainWindow] = []
-
-    def _open(**kwargs) -> MainWindow:
-        window = MainWindow(service, **kwargs)
-        qtbot.addWidget(window)
-        window.show()
-        qtbot.waitUntil(lambda: window.refresh_count >= 1, timeout=LONG_MS)
-        opened.append(window)
-        return window
-
-    yield _open
-    for window in opened:
-        window.close()
-
-
-def seed(server, db: str, rows: int = 3) -> None:
-    server.sql(f"CREATE DATABASE `{db}`")
-    server.sql("CREATE TABLE kv (id INT PRIMARY KEY, v VARCHAR(64))", database=db)
-    if rows:
-        values = ",".join(f"({i}, 'row {i}')" for i in range(1, rows + 1))
-        server.sql(f"INSERT INTO kv VALUES {values}", database=db)
+    yield from open_windows(qtbot, service)
 
 
 def add_task(svc: TaskService, servers, name: str, db: str, status: Status = Status.CONFIGURATION) -> None:
