@@ -182,9 +182,7 @@ class Copier:
                 return
             except pymysql.err.MySQLError as exc:
                 self._fail(
-                    ReplicationError(
-                        f"copying table {table.label} failed reading the service database: {server_error(exc)}"
-                    )
+                    _caused_by(exc, ReplicationError(f"copying table {table.label} failed reading the service database: {server_error(exc)}"))
                 )
                 return
             except BaseException as exc:  # noqa: BLE001 - reported to the caller by run_initial_copy
@@ -388,9 +386,7 @@ class Copier:
                                  f"{first[0][2] if first else ''} (error {first[0][1] if first else '?'})"))  # fmt: skip
                 except pymysql.err.MySQLError as exc:
                     self._fail(
-                        ReplicationError(
-                            f"copying table {table.label} failed writing to the DR database: {server_error(exc)}"
-                        )
+                        _caused_by(exc, ReplicationError(f"copying table {table.label} failed writing to the DR database: {server_error(exc)}"))
                     )
                     continue
                 except BaseException as exc:  # noqa: BLE001
@@ -462,3 +458,10 @@ class ProgressReporter:
 def _packet_for(size: int) -> int:
     """A max_allowed_packet that takes a statement of `size` bytes (MB-rounded, at most 1 GB)."""
     return min(1 << 30, ((size + 4096) // (1 << 20) + 1) << 20)
+
+
+def _caused_by(cause: BaseException, error: ReplicationError) -> ReplicationError:
+    """`error` with the server error behind it, so the runner can tell a lost connection (reconnect
+    and copy again, as often as it takes) from a data error (a few retries, then failed)."""
+    error.__cause__ = cause
+    return error

@@ -26,7 +26,7 @@ from engine import checkpoint as cp
 from engine import metrics
 from engine.apply import Applier
 from engine.connect import BinlogPosition
-from engine.errors import AccessDenied, ApplyConflict, ConnectError, DrsError, Unreplicable
+from engine.errors import AccessDenied, ApplyConflict, ConnectError, DrsError, ReplicationError, Unreplicable
 from engine.feed import Feed, ReaderLost, open_feed
 from engine.progress import CopyProgress, StreamProgress
 from engine.status import RUNNING, Status
@@ -76,6 +76,9 @@ def _transient(exc: BaseException) -> bool:
 
     if isinstance(exc, ConnectError):
         return exc.__class__.__name__ != "AccessDenied"
+    if isinstance(exc, ReplicationError) and isinstance(exc.__cause__, pymysql.err.MySQLError):
+        # the initial copy wraps its server errors: a connection lost while copying is a network error
+        return connection_lost(exc.__cause__)
     if isinstance(exc, pymysql.err.MySQLError):
         return connection_lost(exc)
     # pymysql turns a dropped socket into OperationalError 2013/2006 and the feed turns a reader that

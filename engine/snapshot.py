@@ -215,7 +215,7 @@ def run_initial_copy(
             snap.position, databases, len(plans), rows, nbytes, seconds, triggers, tuple(disabled)
         )
     except pymysql.err.MySQLError as exc:
-        raise ReplicationError(f"initial copy failed: {server_error(exc)}") from None
+        raise ReplicationError(f"initial copy failed: {server_error(exc)}") from exc  # the runner reads the cause
     finally:
         snap.close()
         if target is not None:

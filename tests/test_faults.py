@@ -352,6 +352,8 @@ def test_connections_dropped_and_stalled_through_proxies(dbs, home, tmp_path, ru
             assert status(home, "net-dr") == "initializing"
             assert src_proxy.drop_all() > 0  # the copy's connections to the service side go
             wait_replicating(home, "net-dr")  # it starts over and completes
+            # a lost connection while copying is a reconnect, not one of the few retries a data error gets
+            assert count_logs(home, "net-dr", "automatic retry") == 0, logs(home, "net-dr")
             for proxy in (src_proxy, tgt_proxy):
                 writer.wait_commits(100)
                 reconnects = count_logs(home, "net-dr", "reconnected;")
