@@ -8,6 +8,7 @@ statement, each with the binlog position right after it: the only positions a ch
 from __future__ import annotations
 
 import re
+import socket
 import struct
 import threading
 import time
@@ -454,6 +455,15 @@ class BinlogReader:
     def close(self) -> None:
         if self.stream is not None:
             self._closed_bytes += getattr(self.stream, "bytes_read", 0)
+            # Shut the socket down first: the reader thread may be blocked reading it (a network that
+            # went silent), holding the buffered reader that close() must lock; the shutdown ends that
+            # read at once, where close() alone waited for data that may never come.
+            sock = getattr(getattr(self.stream, "_stream_connection", None), "_sock", None)
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass  # not connected (any more)
             try:
                 self.stream.close()
             except Exception:  # closing a dead socket must not hide the real error

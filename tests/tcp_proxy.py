@@ -8,6 +8,9 @@ forwards bytes both ways until told otherwise:
 - `stall(seconds)` stops forwarding without closing anything (a network that goes silent: data in
   flight is held, new connections are accepted but get no answer); `resume()` (or the end of
   `seconds`) lets everything through again, nothing lost.
+- `freeze_existing()` stops forwarding on the connections open now, for good, without closing them,
+  while new connections work (a path that went dead without a reset: a server host that vanished, a
+  firewall or NAT that forgot the connection); `close()` ends them.
 - `refuse(True)` closes every new connection as soon as it is accepted (a server that is gone while
   its port still answers), until `refuse(False)`.
 
@@ -33,6 +36,7 @@ class TcpProxy:
         self.port: int = self._listener.getsockname()[1]
         self._lock = threading.Lock()
         self._pairs: list[tuple[socket.socket, socket.socket]] = []
+        self._frozen: dict[socket.socket, threading.Event] = {}  # per connection: set = forwarding
         self._flowing = threading.Event()
         self._flowing.set()
         self._refusing = False
@@ -67,6 +71,14 @@ class TcpProxy:
         self._cancel_timer()
         self._flowing.set()
 
+    def freeze_existing(self) -> int:
+        """Stop the connections open now for good (nothing closed); returns how many."""
+        with self._lock:
+            pairs = list(self._pairs)
+            for client, _upstream in pairs:
+                self._frozen[client].clear()
+        return len(pairs)
+
     def refuse(self, on: bool = True) -> None:
         self._refusing = on
 
@@ -86,6 +98,9 @@ class TcpProxy:
         with contextlib.suppress(OSError):
             self._listener.close()
         self.drop_all()
+        with self._lock:
+            for gate in self._frozen.values():
+                gate.set()  # frozen pumps wake up, meet their closed sockets and end
         self._thread.join(5)
 
     def __enter__(self) -> TcpProxy:
@@ -126,19 +141,25 @@ class TcpProxy:
             return
         for s in (client, upstream):
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        gate = threading.Event()
+        gate.set()
         with self._lock:
             self._pairs.append((client, upstream))
-        threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
-        threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
+            self._frozen[client] = gate
+        threading.Thread(target=self._pump, args=(client, upstream, gate), daemon=True).start()
+        threading.Thread(target=self._pump, args=(upstream, client, gate), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, gate: threading.Event) -> None:
         try:
             while True:
                 self._flowing.wait()
+                gate.wait()
                 data = src.recv(CHUNK)
                 if not data:
                     break
-                self._flowing.wait()  # a stall that began while we waited in recv holds this chunk
+                # a stall (or freeze) that began while we waited in recv holds this chunk
+                self._flowing.wait()
+                gate.wait()
                 dst.sendall(data)
         except OSError:
             pass
@@ -147,6 +168,7 @@ class TcpProxy:
             pair = next((p for p in self._pairs if src in p), None)
             if pair is not None:
                 self._pairs.remove(pair)
+                self._frozen.pop(pair[0], None)
         if pair is not None:
             for s in pair:
                 with contextlib.suppress(OSError):
