@@ -24,7 +24,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -35,38 +34,18 @@ import pytest
 from conftest import MariaDBServer, make_spec
 from dr_helpers import assert_databases_identical, wait_for
 from tcp_proxy import TcpProxy
+from test_runner_e2e import drs, show, start_run
 
 from engine import health
 from engine.runner import STREAM_SILENCE
 from engine.store import Store
 
 LONG = os.environ.get("DRS_FAULTS_LONG") == "1"
-ENV = {**os.environ, "DRS_SECRET_BACKEND": "file"}
+
 SERVICE, DR = "the service database", "the DR database"  # as engine.health names the sides
 
 
 # ---- the CLI ------------------------------------------------------------------------------------
-
-
-def drs(home: Path, *args: str, check: bool = False, timeout: float = 300) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "--home", str(home), *args], capture_output=True, text=True, env=ENV, timeout=timeout
-    )
-    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout, result.stderr
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
-
-
-def show(home: Path, name: str) -> dict:
-    return json.loads(drs(home, "task", "show", name, "--json", check=True).stdout)
-
-
-def start_run(home: Path, name: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "--home", str(home), "run", name, "--quiet"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
-    )  # fmt: skip
 
 
 def stop_run(proc: subprocess.Popen) -> tuple[int, str, str]:

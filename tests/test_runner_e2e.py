@@ -17,9 +17,9 @@ from dr_helpers import ODD_DB, ODD_TABLE, assert_databases_identical, create_typ
 ENV = {**os.environ, "DRS_SECRET_BACKEND": "file"}
 
 
-def drs(home: Path, *args: str, check: bool = False) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "engine.cli", "--home", str(home), *args], capture_output=True, text=True, env=ENV, timeout=300)
-    assert "Traceback" not in result.stderr, result.stderr
+def drs(home: Path, *args: str, check: bool = False, timeout: float = 300) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "engine.cli", "--home", str(home), *args], capture_output=True, text=True, env=ENV, timeout=timeout)
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout, result.stderr
     if check:
         assert result.returncode == 0, result.stderr
     return result
