@@ -276,9 +276,13 @@ def _register_subcommands(top: argparse._SubParsersAction, task_sub: argparse._S
         from engine import compare
 
         compare.register_cli(top, task_sub)
+    if command in (None, "service"):
+        from engine import user_service
+
+        user_service.register_cli(top, task_sub)
 
 
-COMMANDS = ("task", "run", "promote", "compare")
+COMMANDS = ("task", "run", "promote", "compare", "service")
 
 
 def _command_of(argv: list[str]) -> str | None:

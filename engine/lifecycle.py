@@ -47,6 +47,10 @@ def stop_runner(
 
 def delete_task(svc: TaskService, name: str, *, lift_read_only: bool = False) -> None:
     record = svc.require(name, Action.DELETE)
+    from engine import user_service
+
+    # a background service left behind would start `drs run` for a task that no longer exists at every login
+    user_service.remove(svc, name)
     stop_runner(svc, name)
     if lift_read_only:
         from engine.connect import connect, set_read_only

@@ -1003,6 +1003,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if pid_alive(record.runner_pid):
         print(f"drs: task {args.name} is already being run by process {record.runner_pid}", file=sys.stderr)
         return 1
+    if args.service:
+        return _serve(svc, args)
     runner = TaskRunner(svc, args.name, parallel=args.parallel)
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -1024,9 +1026,59 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(svc: TaskService, args: argparse.Namespace) -> int:
+    """`drs run NAME --service`: the process of a background service (engine.user_service), which runs the
+    task again after a Retry or Resume instead of exiting, until the task is stopped, promoted or deleted."""
+    from engine import user_service
+
+    stop = threading.Event()
+    current: list[TaskRunner] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop.set()
+        for runner in current:
+            runner.stop()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    def run_once() -> Status:
+        runner = TaskRunner(svc, args.name, parallel=args.parallel)
+        current[:] = [runner]
+        if stop.is_set():
+            return svc.store.get_task(args.name).status
+        status = runner.run(wait_when_paused=True)
+        if status is Status.FAILED:
+            print(f"drs: task {args.name} failed: {svc.store.get_task(args.name).last_error}", file=sys.stderr, flush=True)
+        return status
+
+    def read_status() -> tuple[Status, str | None]:
+        record = svc.store.get_task(args.name)
+        return record.status, record.control_request
+
+    def hold() -> None:
+        # While waiting for the user (Retry, Resume, a scheduled start) the task stays ours: the window
+        # then sends its requests through the store instead of starting a runner of its own.
+        svc.store.update_task(args.name, runner_pid=os.getpid(), runner_heartbeat=datetime.now())
+
+    try:
+        return user_service.serve(args.name, run_once, read_status, hold, stop)
+    finally:
+        try:
+            if svc.store.get_task(args.name).runner_pid == os.getpid():
+                svc.store.update_task(args.name, runner_pid=None)
+        except DrsError:
+            pass
+
+
 def register_cli(top: argparse._SubParsersAction, task_sub: argparse._SubParsersAction) -> None:
     p = top.add_parser("run", help="run a DR task in the foreground until stopped (SIGINT/SIGTERM)")
     p.add_argument("name")
     p.add_argument("--parallel", type=int, default=4, help="tables copied in parallel in the initial phase")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument(
+        "--service",
+        action="store_true",
+        help="background-service mode: wait through pauses and failures (Retry runs again) until the task is stopped, promoted or deleted",
+    )
     p.set_defaults(func=cmd_run)
