@@ -49,9 +49,15 @@ if [ "$what" = "app" ]; then
   fi
 fi
 
-# Real MariaDB servers for the integration tests (the suite starts its own, on loopback)
-if [ "$what" = "test" ] && ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then
-  apt_install mariadb-server
+# Real MariaDB servers: the test suite starts its own on loopback, and so does the app's sandbox
+# (`drs sandbox start`, Help > Try with a Sandbox) for a newcomer without two servers at hand.
+# Only the binaries are needed: no system-wide server is configured or started for us.
+if ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then
+  if [ "$what" = "test" ]; then
+    apt_install mariadb-server
+  else
+    apt_install mariadb-server || echo "setup: mariadb-server not installed: the sandbox needs it (the app itself runs without)" >&2
+  fi
 fi
 # sysbench: the third-party OLTP workload of the fault suite (tests/test_sysbench.py)
 if [ "$what" = "test" ] && ! command -v sysbench >/dev/null 2>&1; then
