@@ -80,7 +80,9 @@ def _quote(arg: str) -> str:
 
 def exec_command(home: Path, task: str) -> list[str]:
     """The command the service runs: this Python (the venv's), the engine's CLI, the task in service mode."""
-    return [sys.executable, "-m", "engine.cli", "--home", str(home), "run", task, "--service", "--quiet"]
+    from engine.paths import drs_argv
+
+    return [*drs_argv(), "--home", str(home), "run", task, "--service", "--quiet"]
 
 
 def unit_text(home: Path, task: str) -> str:
@@ -88,8 +90,8 @@ def unit_text(home: Path, task: str) -> str:
     # The secret backend chosen at install time (e.g. the encrypted file on a host without a keyring)
     if os.environ.get("DRS_SECRET_BACKEND"):
         env["DRS_SECRET_BACKEND"] = os.environ["DRS_SECRET_BACKEND"]
-    source_root = Path(__file__).resolve().parent.parent  # an editable install runs from the checkout
-    env["PYTHONPATH"] = str(source_root)
+    if not getattr(sys, "frozen", False):  # an editable install runs from the checkout
+        env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
     lines = [
         "# Written by DRS Desktop (`drs service install`); removed by `drs service remove` or when the task is deleted.",
         "[Unit]",
