@@ -8,6 +8,7 @@ TaskManager, the dialog reads its DR log and samples by itself, off the GUI thre
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
@@ -31,7 +32,7 @@ from .compare_tab import CompareTab
 from .drlog_tab import DrLogTab
 from .monitoring_tab import MonitoringTab
 from .rowmodel import RowTableModel
-from .task_model import RELATIONSHIP_LABELS, format_delay, format_tags, status_icon
+from .task_model import RELATIONSHIP_LABELS, format_delay, format_tags, shown_delay, status_icon
 from .taskman import TaskManager
 
 
@@ -42,19 +43,64 @@ def _value_label() -> QLabel:
     return label
 
 
+@dataclass(frozen=True)
+class CopyTotals:
+    """The initial copy as the details show it, from one source so its numbers add up: rows are the
+    sums of the per-table rows of the task's copy summary; the percentage is of the data by size
+    (bytes, as the engine measures progress: a table of wide rows weighs more than its row count)."""
+
+    rows_done: int
+    rows_estimated: int
+    percent: float  # of the data, by size
+    finished: bool
+
+
+def copy_totals(record: TaskRecord) -> CopyTotals:
+    tables = (record.extra.get("copy") or {}).get("tables") or []
+    # over once the runner wrote 100 % (after indexes, views, routines) or the task streams
+    finished = record.phase in ("incremental", "done") or record.progress_percent >= 100.0
+    if tables:
+        rows_done = sum(int(t.get("rows_done") or 0) for t in tables)
+        rows_estimated = sum(int(t.get("rows_estimated") or 0) for t in tables)
+    else:
+        rows_done, rows_estimated = record.rows_copied, record.rows_total
+    percent = 100.0 if finished else record.progress_percent
+    return CopyTotals(rows_done, max(rows_done, rows_estimated), percent, finished)
+
+
+def table_percent(row: dict[str, Any]) -> float:
+    """One table's share copied, by its rows (a finished table is 100 % whatever its estimate said)."""
+    if row.get("done"):
+        return 100.0
+    estimated = int(row.get("rows_estimated") or 0)
+    return min(99.9, 100.0 * int(row.get("rows_done") or 0) / estimated) if estimated else 0.0
+
+
 class TableProgressModel(RowTableModel):
     """Per-table progress of the initial full copy (from the task's stored copy summary)."""
 
-    COLUMNS = ("Database", "Table", "Rows copied", "Rows (estimated)", "State")
+    COLUMNS = ("Database", "Table", "Rows copied", "Rows (estimated)", "State", "Progress")
 
     def data(
         self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
         row = self.row_at(index)
-        if row is None or role != Qt.ItemDataRole.DisplayRole:
+        if row is None:
+            return None
+        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() in (2, 3, 5):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role != Qt.ItemDataRole.DisplayRole:
             return None
         state = "Done" if row.get("done") else ("Copying" if row.get("rows_done") else "Waiting")
-        return (row["database"], row["table"], f"{row['rows_done']:,}", f"{row['rows_estimated']:,}", state)[index.column()]
+        cells = (
+            row["database"],
+            row["table"],
+            f"{row['rows_done']:,}",
+            f"{row['rows_estimated']:,}",
+            state,
+            f"{table_percent(row):.1f} %",
+        )
+        return cells[index.column()]
 
     def set_tables(self, tables: list[dict[str, Any]]) -> None:
         self.beginResetModel()
@@ -97,11 +143,10 @@ def record_settings(record: TaskRecord) -> list[tuple[str, str]]:
         ("Migrate definer to user", "Yes" if spec.migrate_definer else "No"),
         ("Start", "upon creation" if spec.start_at is None else f"{spec.start_at:%Y-%m-%d %H:%M}"),
         ("Tags", format_tags(spec.tags) or "—"),
-        (
-            "Progress",
-            f"{record.progress_percent:.1f}% ({record.rows_copied:,} of {record.rows_total:,} rows)",
-        ),
-        ("Delay", format_delay(record.delay_seconds) or "—"),
+        ("Progress", progress_text(copy_totals(record))),
+        # as the task table shows it: engine.health.effective_delay, grown with the clock while nobody
+        # applies (paused, failed, runner gone)
+        ("Delay", format_delay(shown_delay(record)) or "—"),
         ("Checkpoint", checkpoint),
         ("Last error", record.last_error or "—"),
         ("Created", f"{record.created_at:%Y-%m-%d %H:%M:%S}"),
@@ -118,6 +163,14 @@ def record_settings(record: TaskRecord) -> list[tuple[str, str]]:
             )
         )
     return rows
+
+
+def progress_text(totals: CopyTotals) -> str:
+    about = "" if totals.finished else "about "
+    return (
+        f"{totals.percent:.1f} % of the data by size "
+        f"({totals.rows_done:,} of {about}{totals.rows_estimated:,} rows copied)"
+    )
 
 
 class TaskDetailsDialog(QDialog):
@@ -216,11 +269,13 @@ class TaskDetailsDialog(QDialog):
         copy = record.extra.get("copy") or {}
         self.copy_model.set_tables(copy.get("tables", []))
         if copy:
+            # the same totals as the Basic information tab, and the sums of the rows below
+            totals = copy_totals(record)
             eta = copy.get("eta_seconds")
             self.copy_summary.setText(
-                f"{record.rows_copied:,} of about {record.rows_total:,} rows, "
-                f"{copy.get('rows_per_second', 0):,.0f} rows/s"
-                + ("" if eta is None or record.phase != "initial" else f", about {eta:,.0f} s to go")
+                progress_text(totals)
+                + f", {copy.get('rows_per_second', 0):,.0f} rows/s"
+                + ("" if eta is None or totals.finished else f", about {eta:,.0f} s to go")
             )
         else:
             self.copy_summary.setText("The initial full copy has not started yet.")

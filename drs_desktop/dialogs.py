@@ -17,6 +17,7 @@ from PySide6.QtGui import QCloseEvent, QColor, QFontDatabase
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -38,7 +39,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.spec import FlowControl, TimeWindow, check_max_mb_s, check_windows, parse_clock
+from engine.spec import Endpoint, FlowControl, TimeWindow, check_max_mb_s, check_windows, parse_clock
+from engine.status import Status
 from engine.store import TaskRecord
 
 from .rowmodel import RowTableModel
@@ -103,10 +105,19 @@ def _esc(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-class DeleteTaskDialog(_ConfirmDialog):
-    """Confirms deleting a task; optionally lifts read-only on the DR database."""
+# Statuses in which the task has made (or is making) the DR database read-only: only then may deleting it
+# leave a read-only DR database behind. Not before it ran (configuration, pending start, creation
+# failed), nor after a promote made the DR side writable (promoted) or the task ended.
+DR_READ_ONLY_STATUSES = frozenset(
+    {Status.STARTING, Status.INITIALIZING, Status.REPLICATING, Status.PAUSED, Status.FAILED}
+)
 
-    def __init__(self, name: str, parent: QWidget | None = None):
+
+class DeleteTaskDialog(_ConfirmDialog):
+    """Confirms deleting a task (Cancel is the default: Enter does not delete); offers to lift read-only
+    on the DR database where the task had set it."""
+
+    def __init__(self, name: str, parent: QWidget | None = None, *, status: Status):
         super().__init__(
             "Delete Disaster Recovery Task",
             f"Delete the DR task <b>{_esc(name)}</b>?<br><br>Its settings, stored passwords, checkpoint and "
@@ -116,16 +127,25 @@ class DeleteTaskDialog(_ConfirmDialog):
             danger=True,
         )
         self.name = name
-        self.lift_read_only_box = QCheckBox("Make the DR database writable (lift read-only)")
-        self.lift_read_only_box.setToolTip(
-            "Runs SET GLOBAL read_only = OFF on the DR database before deleting"
-        )
-        self.add_widget(self.lift_read_only_box)
+        self.status = status
+        self.lift_read_only_box: QCheckBox | None = None
+        if status in DR_READ_ONLY_STATUSES:
+            self.lift_read_only_box = QCheckBox("Also make the DR database writable (lift read-only)")
+            self.lift_read_only_box.setToolTip(
+                "Runs SET GLOBAL read_only = OFF on the DR database before deleting: the task kept it "
+                "read-only while it ran"
+            )
+            self.add_widget(self.lift_read_only_box)
         self.finish_layout()
+        cancel = self.buttons.button(QDialogButtonBox.StandardButton.Cancel)
+        self.ok_button.setAutoDefault(False)  # a focused Delete must not become the default either
+        self.ok_button.setDefault(False)
+        cancel.setDefault(True)
+        cancel.setFocus()
 
     @property
     def lift_read_only(self) -> bool:
-        return self.lift_read_only_box.isChecked()
+        return self.lift_read_only_box is not None and self.lift_read_only_box.isChecked()
 
 
 SWITCHOVER_TEXT = (
@@ -377,6 +397,7 @@ class PromoteProgressDialog(QDialog):
         self.stranded_box.setObjectName("strandedBox")
         self.stranded_box.setStyleSheet(
             f"QFrame#strandedBox {{ background: #fde8e8; border: 2px solid {DANGER_RED}; border-radius: 4px; }}"
+            " QFrame#strandedBox QLabel { color: #3b0d0c; }"  # a fixed light box: dark text in a dark scheme too
         )
         stranded_layout = QVBoxLayout(self.stranded_box)
         self.stranded_title = QLabel("The service database is STILL READ-ONLY")
@@ -486,8 +507,8 @@ class PromoteProgressDialog(QDialog):
         )
         self.result_label.setObjectName("rolledBackText")
         self.result_label.setStyleSheet(
-            "QLabel#rolledBackText { background: #e8f1fb; border: 1px solid #9cc3ec; border-radius: 4px;"
-            " padding: 8px; font-weight: 600; }"
+            "QLabel#rolledBackText { background: #e8f1fb; color: #0b2e55; border: 1px solid #9cc3ec;"
+            " border-radius: 4px; padding: 8px; font-weight: 600; }"
         )
         self.result_label.setVisible(True)
 
@@ -574,54 +595,311 @@ class StoppingTasksDialog(QDialog):
         pass  # closing goes on until every task has stopped (Esc does nothing)
 
 
-class ConnectionDialog(QDialog):
-    """New passwords for either side (the rest of a connection is fixed once a task has started)."""
+SIDE_TITLES = {"source": "Service database", "target": "DR database"}
+CONNECTION_FIELDS = ("host", "port", "user", "password", "tls", "ca_file")
 
-    def __init__(self, record: TaskRecord, parent: QWidget | None = None):
+
+class ConnectionSideBox(QGroupBox):
+    """One side's connection in the Modify Connection dialog, each field with its error line under it."""
+
+    def __init__(self, side: str, endpoint: Endpoint, parent: QWidget | None = None):
+        super().__init__(SIDE_TITLES[side], parent)
+        from drs_desktop.wizard.pages_task import TLS_CHOICES  # the wizard's own choices and words
+
+        self.side = side
+        self.endpoint = endpoint  # what is stored now; a field equal to it is not sent
+        form = QFormLayout(self)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        title = SIDE_TITLES[side]
+        self.host_edit = QLineEdit(endpoint.host)
+        self.port_spin = QSpinBox()
+        self.port_spin.setRange(0, 65535)  # 0 can be typed so the spec's rule says what is wrong
+        self.port_spin.setValue(endpoint.port)
+        self.user_edit = QLineEdit(endpoint.user)
+        self.password_edit = QLineEdit()
+        self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password_edit.setPlaceholderText("unchanged")
+        self.tls_combo = QComboBox()
+        for value, text in TLS_CHOICES:
+            self.tls_combo.addItem(text, value)
+        self.tls_combo.setCurrentIndex(max(0, self.tls_combo.findData(endpoint.tls)))
+        self.ca_edit = QLineEdit(endpoint.ca_file or "")
+        self.ca_edit.setPlaceholderText("CA certificate file (PEM)")
+        self.ca_browse = QPushButton("Browse…")
+        ca_row = QHBoxLayout()
+        ca_row.addWidget(self.ca_edit, 1)
+        ca_row.addWidget(self.ca_browse)
+        self.errors: dict[str, QLabel] = {}
+        for name, label, field in (
+            ("host", "Host or domain name:", self.host_edit),
+            ("port", "Port:", self.port_spin),
+            ("user", "Database user:", self.user_edit),
+            ("password", "New password:", self.password_edit),
+            ("tls", "TLS (SSL):", self.tls_combo),
+            ("ca_file", "CA file:", ca_row),
+        ):
+            if isinstance(field, QWidget):
+                field.setAccessibleName(f"{title} {label.rstrip(':').lower()}")
+            error = _wrapped("")
+            error.setObjectName("errorText")
+            error.setVisible(False)
+            self.errors[name] = error
+            box = QVBoxLayout()
+            box.setSpacing(2)
+            if isinstance(field, QLayout):
+                box.addLayout(field)
+            else:
+                box.addWidget(field)
+            box.addWidget(error)
+            form.addRow(label, box)
+        self.tls_combo.currentIndexChanged.connect(self._tls_changed)
+        self.ca_browse.clicked.connect(self._browse_ca)
+        self._tls_changed()
+
+    @property
+    def tls(self) -> str:
+        return str(self.tls_combo.currentData())
+
+    def _tls_changed(self) -> None:
+        verify = self.tls == "verify_ca"
+        self.ca_edit.setEnabled(verify)
+        self.ca_browse.setEnabled(verify)
+
+    def _browse_ca(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(
+            self, "CA certificate", "", "Certificates (*.pem *.crt);;All files (*)"
+        )
+        if path:
+            self.ca_edit.setText(path)
+
+    def values(self) -> dict[str, Any]:
+        ca_file = self.ca_edit.text().strip() or None
+        return {
+            "host": self.host_edit.text().strip(),
+            "port": self.port_spin.value(),
+            "user": self.user_edit.text(),
+            "password": self.password_edit.text(),
+            "tls": self.tls,
+            "ca_file": ca_file if self.tls == "verify_ca" else None,
+        }
+
+    def changes(self) -> dict[str, Any]:
+        """The fields that differ from what is stored (a password only when one was typed)."""
+        now = self.values()
+        e = self.endpoint
+        stored = {
+            "host": e.host,
+            "port": e.port,
+            "user": e.user,
+            "tls": e.tls,
+            "ca_file": e.ca_file if e.tls == "verify_ca" else None,
+        }
+        changed = {k: v for k, v in now.items() if k != "password" and v != stored[k]}
+        if now["password"]:
+            changed["password"] = now["password"]
+        if "tls" in changed and now["tls"] == "verify_ca":
+            changed["ca_file"] = now["ca_file"]  # a CA file belongs to verify_ca: send them together
+        return changed
+
+    def field_errors(self) -> dict[str, str]:
+        """The spec's own rules (engine.spec), asked before anything is sent."""
+        from drs_desktop.wizard.pages_task import ca_file_error
+        from engine.spec import check_host, check_password, check_port, check_user
+
+        v = self.values()
+        errors = {"host": check_host(v["host"]), "port": check_port(v["port"]), "user": check_user(v["user"])}
+        if v["password"]:
+            errors["password"] = check_password(v["password"])
+        if v["tls"] == "verify_ca":
+            errors["ca_file"] = ca_file_error(v["ca_file"] or "")
+        return {k: m for k, m in errors.items() if m}
+
+    def show_errors(self, errors: dict[str, str]) -> None:
+        for name, label in self.errors.items():
+            label.setText(errors.get(name, ""))
+            label.setVisible(bool(errors.get(name)))
+
+    def saved(self) -> None:
+        """The engine took this side's changes: they are the stored values from now on."""
+        v = self.values()
+        self.endpoint = Endpoint(v["host"], v["port"], v["user"], tls=v["tls"], ca_file=v["ca_file"])
+        self.password_edit.clear()
+
+
+@dataclass(frozen=True)
+class ConnectionSaveOutcome:
+    """What a Save did: the sides stored, and the side that failed with its error (if one did)."""
+
+    saved: tuple[str, ...]
+    failed_side: str | None = None
+    error: BaseException | None = None
+
+
+class ConnectionDialog(QDialog):
+    """Host, port, user, password and TLS of either side of a task, saved through the engine
+    (TaskService.modify_connection, which checks it is still the same server) off the GUI thread.
+    The dialog closes once every changed side is stored; a refused field is shown under the field."""
+
+    saved = Signal(str, list)  # task name, sides stored
+
+    def __init__(
+        self,
+        record: TaskRecord,
+        parent: QWidget | None = None,
+        *,
+        service: Any = None,
+        taskman: Any = None,
+    ):
         super().__init__(parent)
         self.name = record.name
+        self.service = service
+        self.taskman = taskman
+        self.saving = False
         self.setWindowTitle(f"Modify Connection Details — {record.name}")
         self.setWindowModality(Qt.WindowModality.WindowModal)
-        self.setMinimumWidth(500)
+        self.setMinimumWidth(760)
         layout = QVBoxLayout(self)
         layout.addWidget(
             _wrapped(
-                "Enter the new password of the account on each side that changed; leave a field empty to keep it."
+                "Change where the task reaches each server, or the account it uses. It must still be the same "
+                "server (the engine checks); leave a password empty to keep it."
             )
         )
-        self.edits: dict[str, QLineEdit] = {}
-        for side, title, endpoint in (
-            ("source", "Service database", record.spec.source),
-            ("target", "DR database", record.spec.target),
-        ):
-            box = QGroupBox(title)
-            form = QFormLayout(box)
-            form.addRow("Address:", QLabel(endpoint.address))
-            form.addRow("User:", QLabel(endpoint.user))
-            edit = QLineEdit()
-            edit.setEchoMode(QLineEdit.EchoMode.Password)
-            edit.setPlaceholderText("unchanged")
-            edit.setAccessibleName(f"{title} password")
-            edit.textChanged.connect(self._update_ok)
-            form.addRow("New password:", edit)
-            self.edits[side] = edit
-            layout.addWidget(box)
+        self.boxes = {
+            "source": ConnectionSideBox("source", record.spec.source),
+            "target": ConnectionSideBox("target", record.spec.target),
+        }
+        sides = QHBoxLayout()
+        for box in self.boxes.values():
+            sides.addWidget(box, 1)
+            for edit in (box.host_edit, box.user_edit, box.password_edit, box.ca_edit):
+                edit.textChanged.connect(self._update_save)
+            box.port_spin.valueChanged.connect(self._update_save)
+            box.tls_combo.currentIndexChanged.connect(self._update_save)
+        layout.addLayout(sides)
+        # the password fields by side, as the dialog had them when it asked for passwords only
+        self.edits = {side: box.password_edit for side, box in self.boxes.items()}
+        self.progress_label = _wrapped("")
+        self.progress_label.setVisible(False)
+        layout.addWidget(self.progress_label)
+        self.status_label = _wrapped("")
+        self.status_label.setObjectName("errorText")
+        self.status_label.setVisible(False)
+        layout.addWidget(self.status_label)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
         )
-        self.buttons.accepted.connect(self.accept)
+        self.save_button = self.buttons.button(QDialogButtonBox.StandardButton.Save)
+        self.buttons.accepted.connect(self.save)
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
-        self._update_ok()
+        self._update_save()
 
-    def _update_ok(self) -> None:
-        self.buttons.button(QDialogButtonBox.StandardButton.Save).setEnabled(
-            any(e.text() for e in self.edits.values())
-        )
+    def _update_save(self) -> None:
+        self.save_button.setEnabled(not self.saving and any(b.changes() for b in self.boxes.values()))
 
     def passwords(self) -> dict[str, str]:
         """side -> new password, for the fields the user filled in."""
         return {side: e.text() for side, e in self.edits.items() if e.text()}
+
+    def changes(self) -> dict[str, dict[str, Any]]:
+        return {side: c for side, box in self.boxes.items() if (c := box.changes())}
+
+    def _show_status(self, text: str) -> None:
+        self.status_label.setText(text)
+        self.status_label.setVisible(bool(text))
+
+    def _show_progress(self, text: str) -> None:
+        self.progress_label.setText(text)
+        self.progress_label.setVisible(bool(text))
+
+    def save(self) -> None:
+        """Check the fields with the spec's rules, then hand the changed sides to the engine."""
+        if self.saving:
+            return
+        errors = {side: box.field_errors() for side, box in self.boxes.items()}
+        for side, box in self.boxes.items():
+            box.show_errors(errors[side])
+        if any(errors.values()):
+            self._show_status("Correct the marked fields.")
+            return
+        changes = self.changes()
+        if not changes:
+            return
+        if self.service is None or self.taskman is None:  # nothing to save through: a display-only dialog
+            self._show_status("This dialog cannot save here.")
+            return
+        self.saving = True
+        self._update_save()
+        self._show_status("")
+        self._show_progress("Checking the new connection details…")
+        service, name = self.service, self.name
+
+        def work() -> ConnectionSaveOutcome:  # a TaskManager thread
+            stored: list[str] = []
+            for side, fields in changes.items():
+                try:
+                    service.modify_connection(name, side, **fields)
+                except Exception as exc:  # shown by the dialog, field by field where it can
+                    return ConnectionSaveOutcome(tuple(stored), side, exc)
+                stored.append(side)
+            return ConnectionSaveOutcome(tuple(stored))
+
+        self.taskman.run_for(self, work, self._saved, self._failed)
+
+    def _saved(self, outcome: ConnectionSaveOutcome) -> None:
+        self.saving = False
+        self._show_progress("")
+        for side in outcome.saved:
+            self.boxes[side].saved()
+        if outcome.saved:
+            self.saved.emit(self.name, list(outcome.saved))
+        if outcome.failed_side is None or outcome.error is None:
+            self._show_status("")
+            self.accept()
+            return
+        self._show_error(outcome.failed_side, outcome.error, outcome.saved)
+        self._update_save()
+
+    def _failed(self, exc: BaseException) -> None:  # the job itself broke (not one side's refusal)
+        self.saving = False
+        self._show_progress("")
+        self._show_status(f"Saving failed: {_error_text(exc)}")
+        self._update_save()
+
+    def _show_error(self, side: str, exc: BaseException, saved: tuple[str, ...]) -> None:
+        from engine.errors import SpecInvalid
+
+        box = self.boxes[side]
+        prefix = f"{SIDE_TITLES[saved[0]]} saved. " if saved else ""
+        if isinstance(exc, SpecInvalid):
+            shown: dict[str, str] = {}
+            others: list[str] = []
+            for err in exc.errors:
+                parts = err.field.split(".")
+                where = parts[0] if parts[0] in self.boxes else side
+                field = parts[-1]
+                if field in CONNECTION_FIELDS and where == side:
+                    shown[field] = err.message
+                elif field in CONNECTION_FIELDS:
+                    self.boxes[where].show_errors({field: err.message})
+                else:
+                    others.append(str(err))
+            box.show_errors(shown)
+            rest = "; ".join(others) or "correct the marked fields"
+            self._show_status(f"{prefix}{SIDE_TITLES[side]} not saved: {rest}.")
+        else:
+            box.show_errors({})
+            self._show_status(f"{prefix}{SIDE_TITLES[side]} not saved: {_error_text(exc)}")
+
+
+def _error_text(exc: BaseException) -> str:
+    """The engine's own message for its errors; anything else with its type (no traceback)."""
+    from engine.errors import DrsError
+
+    return str(exc) if isinstance(exc, DrsError) else f"{type(exc).__name__}: {exc}"
 
 
 def parse_windows(text: str) -> tuple[list[TimeWindow], str | None]:

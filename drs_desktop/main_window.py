@@ -14,8 +14,8 @@ from datetime import datetime
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QCoreApplication, QEventLoop, QModelIndex, QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import QByteArray, QCoreApplication, QEventLoop, QModelIndex, QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QMessageBox,
+    QStyle,
     QSystemTrayIcon,
     QTableView,
     QToolBar,
@@ -33,7 +34,7 @@ from PySide6.QtWidgets import (
 
 from engine.errors import DrsError, PromoteAlreadyRunning, PromoteRolledBack, PromoteStranded
 from engine.status import ACTION_LABELS, RUNNING, Action, Status, allowed_actions
-from engine.store import DrLogEntry, Store, TaskRecord
+from engine.store import DrLogEntry, TaskRecord
 from engine.tasks import TaskService
 
 from .dialogs import (
@@ -47,50 +48,55 @@ from .dialogs import (
     TaskDetailsDialog,
     show_message,
 )
-from .task_model import Column, ProgressDelegate, TaskFilterProxy, TaskTableModel, load_icon
+from .empty_state import EmptyStateOverlay
+from .menus import MenuBar, build_menu_bar
+from .sandbox_actions import SandboxLauncher
+from .service_actions import ServiceActions
+from .settings import gui_settings, remember
+from .task_model import (
+    Column,
+    ProgressDelegate,
+    RowUpdate,
+    StoreRows,
+    TaskFilterProxy,
+    TaskTableModel,
+    load_icon,
+)
 from .taskman import TaskManager
 from .workers import STOP_ALL_TIMEOUT_MS, WorkerRegistry
 
 WINDOW_TITLE = "DRS Desktop — Disaster Recovery Tasks"
 REFRESH_MS = 2000
+REFRESH_SOON_MS = 250  # a worker's signal: the store is read again this soon (one read for a burst)
+EXPIRY_CHECK_S = 60.0  # creation failures older than three days are ended at most this often
 SCHEDULE_MS = 3000
 
 # Toolbar and menu order; icon file and shortcuts per action (QKeySequence objects need the QApplication,
 # so they are built with the actions).
 TASK_ACTIONS: list[tuple[Action, str, list[Any]]] = [
-    (Action.START, "start", []),
+    (Action.START, "start", ["Ctrl+Shift+S"]),
     (Action.PAUSE, "pause", ["Ctrl+P"]),
-    (Action.RESUME, "resume", []),
-    (Action.RETRY, "retry", []),
-    (Action.MODIFY_CONNECTION, "connection", []),
-    (Action.MODIFY_FLOW_CONTROL, "flow", []),
-    (Action.PROMOTE, "promote", []),
+    (Action.RESUME, "resume", ["Ctrl+Shift+R"]),
+    (Action.RETRY, "retry", ["Ctrl+Shift+T"]),
+    (Action.MODIFY_CONNECTION, "connection", ["Ctrl+Shift+C"]),
+    (Action.MODIFY_FLOW_CONTROL, "flow", ["Ctrl+Shift+F"]),
+    (Action.PROMOTE, "promote", ["Ctrl+Shift+P"]),  # opens the plan first: nothing changes on the key alone
     (Action.DELETE, "delete", [QKeySequence.StandardKey.Delete]),
-    (Action.VIEW, "details", [Qt.Key.Key_Enter, Qt.Key.Key_Return]),
-    (Action.COMPARE, "compare", []),
-    (Action.SKIP_EVENT, "resume", []),
+    (Action.VIEW, "details", [Qt.Key.Key_Return, Qt.Key.Key_Enter]),
+    (Action.COMPARE, "compare", ["Ctrl+Shift+D"]),
+    (Action.SKIP_EVENT, "resume", ["Ctrl+Shift+K"]),  # shows the transaction; Cancel is the default
 ]
 NO_SELECTION = "Select a task first"
-
-
-def evaluate_health(store: Store, records: list[TaskRecord]) -> dict[str, Any]:
-    """engine.health.evaluate for each task (called on the refresh's worker thread, never the GUI's).
-
-    A task whose evaluation fails is left out (shown without a health badge) rather than failing the refresh.
-    """
-    try:
-        from engine.health import evaluate
-    except ModuleNotFoundError as exc:
-        if exc.name != "engine.health":
-            raise
-        return {}  # a build without health monitoring
-    health: dict[str, Any] = {}
-    for record in records:
-        try:
-            health[record.name] = evaluate(store, record)
-        except Exception:  # noqa: BLE001 - one task's broken health check must not hide the others
-            continue
-    return health
+NOTE_MS = 10_000  # a status-bar note goes after this; the permanent widgets (alarms, workers, store) stay
+# What the window remembers between runs (gui_settings of its DRS home).
+GEOMETRY_KEY, STATE_KEY = "window/geometry", "window/state"
+HEADER_KEY, HEADER_COLUMNS_KEY = "table/header", "table/columns"
+SORT_COLUMN_KEY, SORT_ORDER_KEY, SEARCH_KEY = "table/sortColumn", "table/sortOrder", "table/search"
+# Default column widths in average characters (scaled to the font, so a large font still fits 1280 px).
+COLUMN_CHARS = {
+    Column.NAME: 16, Column.STATUS: 30, Column.RELATIONSHIP: 22, Column.SERVICE_DB: 19, Column.DR_DB: 19,
+    Column.PROGRESS: 9, Column.DELAY: 9, Column.CREATED: 22,
+}  # fmt: skip
 
 
 def describe_error(exc: BaseException) -> str:
@@ -131,11 +137,16 @@ class MainWindow(QMainWindow):
         self.recovery_messages: list[str] | None = None  # what recover_stale_promotes did (None: not yet)
         self.stopping_dialog: StoppingTasksDialog | None = None
         self.last_message = ""
-        self.last_alarm_notice = ""  # text of the last "task in alarm" notification (also when no tray exists)
+        # text of the last "task in alarm" notification (also when no tray exists)
+        self.last_alarm_notice = ""
         self.last_skip_question = ""  # the transaction the last "Skip Failed Event" showed
         self._health_states: dict[str, str] | None = None  # None until the first refresh: the baseline
         self.tray: QSystemTrayIcon | None = None
         self.refresh_count = 0  # refreshes merged so far (tests and the screenshot script wait on it)
+        self.crash_handler: Any = None  # drs_desktop.crash.CrashHandler, installed by app.main
+        self.about_dialog: QWidget | None = None
+        self.getting_started_box: QWidget | None = None
+        self._columns_fitted = False  # default widths checked against the viewport on the first show
 
         self.setWindowTitle(WINDOW_TITLE)
         self.setWindowIcon(load_icon("app"))
@@ -148,6 +159,13 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_toolbar()
         self._build_status_bar()
+        self.sandbox = SandboxLauncher(self)
+        self.menus: MenuBar = build_menu_bar(self)
+        self.service_actions = ServiceActions(self)
+        self.menus.task_menu.addSeparator()
+        self.menus.task_menu.addAction(self.service_actions.install_action)
+        self.menus.task_menu.addAction(self.service_actions.remove_action)
+        self.restore_layout()
 
         self.registry.copyProgress.connect(self._on_copy_progress)
         self.registry.streamProgress.connect(self._on_stream_progress)
@@ -158,6 +176,7 @@ class MainWindow(QMainWindow):
         self.registry.workerFailed.connect(lambda name, why: self._note(f"{name}: {why}"))
         self.registry.promoteStarted.connect(self._on_promote_started)
 
+        self._init_row_refresh()
         self.refresh_timer = QTimer(self)
         self.refresh_timer.setInterval(refresh_ms)
         self.refresh_timer.timeout.connect(self.refresh)
@@ -194,14 +213,14 @@ class MainWindow(QMainWindow):
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(28)
         self.table.setItemDelegateForColumn(Column.PROGRESS, ProgressDelegate(self.table))
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
+        header.setStretchLastSection(True)  # Tags takes what is left, so the row never needs scrolling
+        header.setSectionsMovable(True)
         header.setHighlightSections(False)
-        for column, width in (
-            (Column.NAME, 150), (Column.STATUS, 230), (Column.RELATIONSHIP, 170), (Column.SERVICE_DB, 140),
-            (Column.DR_DB, 140), (Column.PROGRESS, 110), (Column.DELAY, 90), (Column.CREATED, 150),
-        ):  # fmt: skip
+        header.setMinimumSectionSize(48)
+        for column, width in self.default_column_widths().items():
             self.table.setColumnWidth(column, width)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._show_context_menu)
@@ -210,6 +229,40 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.search_edit)
         layout.addWidget(self.table, 1)
         self.setCentralWidget(central)
+        self.empty_state = EmptyStateOverlay(self.table)
+        self.empty_state.createRequested.connect(lambda: self.open_create_wizard())
+        self.empty_state.sandboxRequested.connect(lambda: self.sandbox.try_sandbox())
+        self.empty_state.clearSearchRequested.connect(self.search_edit.clear)
+        proxy = self.proxy
+        for signal in (proxy.rowsInserted, proxy.rowsRemoved, proxy.modelReset, proxy.layoutChanged):
+            signal.connect(self._update_empty_state)
+        self.search_edit.textChanged.connect(self._update_empty_state)
+        self.refreshed.connect(self._update_empty_state)
+
+    def default_column_widths(self) -> dict[Column, int]:
+        char = self.table.fontMetrics().averageCharWidth()
+        padding = 2 * self.table.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin) + 14
+        widths = {column: char * chars + padding for column, chars in COLUMN_CHARS.items()}
+        widths[Column.STATUS] += 22  # the status dot
+        return widths
+
+    def fit_columns(self) -> None:
+        """Shrink the default widths when they would not fit the table (a large font on a small screen):
+        no horizontal scrolling at first sight; the user may still widen a column by hand."""
+        header = self.table.horizontalHeader()
+        # the stretched last column (Tags) keeps at least the default section size
+        available = self.table.viewport().width() - header.defaultSectionSize()
+        fixed = [c for c in COLUMN_CHARS if not header.isSectionHidden(c)]
+        total = sum(header.sectionSize(c) for c in fixed)
+        if available <= 0 or total <= available:
+            return
+        scale = available / total
+        smallest = header.minimumSectionSize()
+        for column in fixed:
+            header.resizeSection(column, max(smallest, int(header.sectionSize(column) * scale)))
+
+    def _update_empty_state(self, *_args: object) -> None:
+        self.empty_state.update_for(self.proxy.rowCount(), self.search_edit.text(), self.refresh_count >= 1)
 
     def _build_actions(self) -> None:
         self.task_actions: dict[Action, QAction] = {}
@@ -273,16 +326,17 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         self.counts_label = QLabel()
         self.counts_label.setObjectName("statusCounts")
+        self.counts_label.setMinimumWidth(60)  # shrinks (clipped) before the alarm count does
         self.backend_label = QLabel()
         self.backend_label.setObjectName("secretBackend")
         self.workers_label = QLabel()
         self.workers_label.setObjectName("workerCount")
         self.alarm_label = QLabel()
-        self.alarm_label.setObjectName("alarmCount")
-        self.alarm_label.setStyleSheet("QLabel#alarmCount { color: #dc2626; font-weight: 600; }")
-        # Alarms first: when the status bar is narrow, the per-status counts are what gets cut off.
-        self.statusBar().addWidget(self.alarm_label)
+        self.alarm_label.setObjectName("alarmCount")  # its red (per scheme) comes from app.semantic_rules
+        # Counts are the normal widget (a note covers them for NOTE_MS); the alarm count is permanent, so
+        # a note never hides it, and when the bar is narrow the per-status counts are what gets cut off.
         self.statusBar().addWidget(self.counts_label, 1)
+        self.statusBar().addPermanentWidget(self.alarm_label)
         self.statusBar().addPermanentWidget(self.workers_label)
         self.statusBar().addPermanentWidget(self.backend_label)
         try:
@@ -320,7 +374,7 @@ class MainWindow(QMainWindow):
 
     def _note(self, message: str) -> None:
         self.last_message = message
-        self.statusBar().showMessage(message, 10_000)
+        self.statusBar().showMessage(message, NOTE_MS)
 
     # -- selection and actions ---------------------------------------------------------------------
     def current_record(self) -> TaskRecord | None:
@@ -354,6 +408,8 @@ class MainWindow(QMainWindow):
             label = ACTION_LABELS[action] + (f" ({shortcut})" if shortcut else "")
             qaction.setToolTip(label if reason is None else reason)
             qaction.setStatusTip(qaction.toolTip())
+        if hasattr(self, "service_actions"):  # update_actions runs once before the menus exist
+            self.service_actions.update(record)
 
     def build_context_menu(self) -> QMenu:
         """The right-click menu for the selected task (disabled items say why in their tooltip)."""
@@ -369,6 +425,9 @@ class MainWindow(QMainWindow):
         menu.addSeparator()
         menu.addAction(self.task_actions[Action.PROMOTE])
         menu.addAction(self.task_actions[Action.DELETE])
+        menu.addSeparator()
+        menu.addAction(self.service_actions.install_action)
+        menu.addAction(self.service_actions.remove_action)
         menu.addSeparator()
         menu.addAction(self.task_actions[Action.VIEW])
         menu.addAction(self.task_actions[Action.COMPARE])
@@ -428,38 +487,60 @@ class MainWindow(QMainWindow):
         self.taskman.run(fn, done, failed)
 
     # -- refresh ---------------------------------------------------------------------------------
+    def _init_row_refresh(self) -> None:
+        self.store_rows = StoreRows(self.service)  # the store is the one source of every row
+        self.destroyed.connect(self.store_rows.close)
+        self._next_expiry_check = 0.0  # monotonic time of the next "end old creation failures" pass
+        # worker signals ask for a re-read of the store; a burst of them makes one refresh
+        self._refresh_soon = QTimer(self)
+        self._refresh_soon.setSingleShot(True)
+        self._refresh_soon.setInterval(REFRESH_SOON_MS)
+        self._refresh_soon.timeout.connect(self.refresh)
+
     def refresh(self) -> None:
-        """Read every task from the store off the GUI thread and merge it into the table."""
+        """Merge what changed in the store into the table, read off the GUI thread: when the file has not
+        changed nothing is read, else only the rows whose change counter moved (StoreRows)."""
         if self._closing:
             return
         if self._refreshing:
             self._refresh_again = True
             return
         self._refreshing = True
-        store = self.service.store
+        store, rows = self.service.store, self.store_rows
+        expiry_due = time.monotonic() >= self._next_expiry_check
+        if expiry_due:
+            self._next_expiry_check = time.monotonic() + EXPIRY_CHECK_S
 
-        def read() -> tuple[list[TaskRecord], dict[str, Any]]:
-            store.end_expired_creation_failures()
-            records = store.list_tasks()
-            return records, evaluate_health(store, records)
+        def read() -> RowUpdate:
+            if expiry_due:
+                store.end_expired_creation_failures()  # a write: the rows it ends come with this read
+            return rows.read()
 
         self.taskman.run(read, self._apply_records, self._refresh_failed)
 
-    def _apply_records(self, result: tuple[list[TaskRecord], dict[str, Any]]) -> None:
+    def _refresh_later(self) -> None:
+        if not self._refresh_soon.isActive():
+            self._refresh_soon.start()
+
+    def _apply_records(self, update: RowUpdate) -> None:
         self._refreshing = False
         if self._closing:
             return
-        records, health = result
-        self.model.set_records(records)
-        self.model.set_health(health)
-        self._notify_alarms(health)
+        if update.complete:
+            self.model.set_records(update.changed)
+            self.model.set_health(update.health)
+        else:
+            self.model.apply_changes(update.changed, update.removed)
+            self.model.update_health(update.health, update.removed)
+        self.model.tick()
+        self._notify_alarms(self.model.health_by_name())
         self.refresh_count += 1
         for name, dialog in list(self._details.items()):
             record = self.model.record(name)
             if record is not None:
                 dialog.set_record(record)
         if self._resume_pending:
-            self._resume_at_startup(records)
+            self._resume_at_startup(self.model.records())
         for name, progress in self._promote_dialogs.items():
             record = self.model.record(name)
             if record is not None and shiboken6.isValid(progress):
@@ -505,6 +586,9 @@ class MainWindow(QMainWindow):
     def _refresh_failed(self, exc: BaseException) -> None:
         self._refreshing = False
         self._note(f"Could not read the task store: {describe_error(exc)}")
+        if self._refresh_again:
+            self._refresh_again = False
+            self._refresh_later()
 
     def _start_scheduled(self) -> None:
         if self._closing or not self.autostart:
@@ -515,24 +599,16 @@ class MainWindow(QMainWindow):
             self._update_status_bar()
 
     # -- worker signals --------------------------------------------------------------------------
+    # The runner writes progress, delay and status to the store before it signals; the signals only ask
+    # for a (coalesced) refresh, which reads the rows that changed. The store stays the one source.
     def _on_copy_progress(self, name: str, progress: Any) -> None:
-        self.model.patch(
-            name,
-            progress_percent=progress.percent,
-            rows_copied=progress.rows_done,
-            rows_total=progress.rows_estimated,
-        )
+        self._refresh_later()
 
     def _on_stream_progress(self, name: str, progress: Any) -> None:
-        self.model.patch(name, delay_seconds=progress.delay_seconds, phase="incremental")
+        self._refresh_later()
 
     def _on_status_changed(self, change: Any) -> None:
-        fields: dict[str, Any] = {"status": change.status, "phase": change.phase}
-        if change.status is Status.FAILED and change.message:
-            fields["last_error"] = change.message
-        self.model.patch(change.task, **fields)
-        self._update_status_bar()
-        self.update_actions()
+        self._refresh_later()
 
     def _on_log_entry(self, name: str, entry: DrLogEntry) -> None:
         dialog = self._details.get(name)
@@ -548,19 +624,9 @@ class MainWindow(QMainWindow):
         name = self._selected_name(Action.START)
         if name is None:
             return
-        store = self.service.store
-
-        def start() -> bool:
-            moved = store.set_status(
-                name, Status.STARTING, expect={Status.CONFIGURATION, Status.PENDING_START}
-            )
-            if moved:
-                store.add_log(name, "info", "task", "started by user")
-            return moved
-
-        self.model.patch(name, status=Status.STARTING)
+        svc = self.service
         self._job(
-            Action.START.value, name, start, lambda moved: moved and self.registry.start(name), title="Start"
+            Action.START.value, name, lambda: svc.start(name), lambda _: self.registry.start(name), title="Start"
         )
 
     def pause_task(self) -> None:
@@ -611,25 +677,18 @@ class MainWindow(QMainWindow):
         record = self.model.record(name) if name else None
         if record is None:
             return
-        dialog = ConnectionDialog(record, self)
+        # The dialog saves through the engine itself (TaskService.modify_connection on this window's
+        # TaskManager) and stays open on a refusal, to show it under the field it is about.
+        dialog = ConnectionDialog(record, self, service=self.service, taskman=self.taskman)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
 
-        def save() -> None:
-            passwords = dialog.passwords()
+        def saved(task: str, sides: list[str]) -> None:
+            which = " and ".join("service" if side == "source" else "DR" for side in sides)
+            self._note(f"{task}: {which} connection details saved")
+            self.actionDone.emit(Action.MODIFY_CONNECTION.value, task)
+            self.refresh()
 
-            def store_passwords() -> None:
-                for side, password in passwords.items():
-                    self.service.set_password(name, side, password)
-
-            self._job(
-                Action.MODIFY_CONNECTION.value,
-                name,
-                store_passwords,
-                lambda _: self._note(f"{name}: connection details saved"),
-                title="Modify Connection Details",
-            )
-
-        dialog.accepted.connect(save)
+        dialog.saved.connect(saved)
         dialog.open()
 
     def modify_flow_control(self) -> None:
@@ -639,29 +698,28 @@ class MainWindow(QMainWindow):
             return
         dialog = FlowControlDialog(record, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        store = self.service.store
+        svc = self.service
 
         def save() -> None:
             fc = dialog.flow_control()
-
-            def write() -> None:
-                store.update_task(name, flow_control=fc)
-                if fc is None:
-                    text = "off"
-                else:
-                    text = f"{fc.max_mb_s} MB/s " + (", ".join(str(w) for w in fc.windows) or "all day")
-                store.add_log(name, "info", "task", f"flow control modified: {text}")
-
-            self._job(Action.MODIFY_FLOW_CONTROL.value, name, write, title="Modify Flow Control")
+            # the status rule, the values and the DR log entry are the engine's (a copy under way follows it)
+            self._job(
+                Action.MODIFY_FLOW_CONTROL.value,
+                name,
+                lambda: svc.modify_flow_control(name, fc),
+                title="Modify Flow Control",
+            )
 
         dialog.accepted.connect(save)
         dialog.open()
 
     def delete_task(self) -> None:
         name = self._selected_name(Action.DELETE)
-        if name is None:
+        record = self.model.record(name) if name else None
+        if name is None or record is None:
             return
-        dialog = DeleteTaskDialog(name, self)
+        # the status decides whether lifting read-only on the DR database is offered
+        dialog = DeleteTaskDialog(name, self, status=record.status)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
 
         def confirmed() -> None:
@@ -1026,10 +1084,55 @@ class MainWindow(QMainWindow):
         if self.tray is not None:
             self.tray.hide()
 
+    # -- remembered layout ------------------------------------------------------------------------
+    def save_layout(self) -> None:
+        """Geometry, toolbar, columns (widths and order), sort and search into the home's gui settings."""
+        settings = gui_settings(self.service.home)
+        header = self.table.horizontalHeader()
+        for key, value in (
+            (GEOMETRY_KEY, self.saveGeometry()),
+            (STATE_KEY, self.saveState()),
+            (HEADER_KEY, header.saveState()),
+            (HEADER_COLUMNS_KEY, len(Column)),
+            (SORT_COLUMN_KEY, header.sortIndicatorSection()),
+            (SORT_ORDER_KEY, header.sortIndicatorOrder().value),
+            (SEARCH_KEY, self.search_edit.text()),
+        ):
+            remember(settings, key, value)
+        settings.sync()
+
+    def restore_layout(self) -> None:
+        """What save_layout wrote last time (each part only when it is there and fits this version)."""
+        settings = gui_settings(self.service.home)
+        geometry, state, header_state = (settings.value(k) for k in (GEOMETRY_KEY, STATE_KEY, HEADER_KEY))
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        if isinstance(state, QByteArray) and not state.isEmpty():
+            self.restoreState(state)
+        header = self.table.horizontalHeader()
+        columns = settings.value(HEADER_COLUMNS_KEY, 0, type=int)
+        if isinstance(header_state, QByteArray) and columns == len(Column):
+            # the user's own widths: never shrunk behind their back
+            self._columns_fitted = header.restoreState(header_state)
+        column = settings.value(SORT_COLUMN_KEY, -1, type=int)
+        if 0 <= column < len(Column):
+            order = Qt.SortOrder(settings.value(SORT_ORDER_KEY, 0, type=int))
+            self.table.sortByColumn(column, order)
+        search = settings.value(SEARCH_KEY, "", type=str)
+        if search:
+            self.search_edit.setText(search)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._columns_fitted:
+            self._columns_fitted = True
+            QTimer.singleShot(0, self.fit_columns)  # once laid out: the viewport has its real width then
+
     def closeEvent(self, event: QCloseEvent) -> None:
         if self._closing and not self._shut_down:
             event.ignore()  # a second close while the first one stops the tasks: that one closes the window
             return
+        self.save_layout()
         self.shutdown()
         for dialog in list(self._details.values()):
             dialog.close()

@@ -38,7 +38,12 @@ def ssl_options(endpoint: Endpoint) -> dict[str, Any] | None:
     return {"ssl": ctx}
 
 
-def _classify(endpoint: Endpoint, exc: BaseException) -> ConnectError:
+def _classify(
+    endpoint: Endpoint,
+    exc: BaseException,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    read_timeout: float | None = None,
+) -> ConnectError:
     where = f"{endpoint.user}@{endpoint.address}"
     text = str(exc.args[1]) if isinstance(exc, pymysql.err.MySQLError) and len(exc.args) > 1 else str(exc)
     text = text.replace(endpoint.password.reveal(), "********") if endpoint.password else text
@@ -58,7 +63,11 @@ def _classify(endpoint: Endpoint, exc: BaseException) -> ConnectError:
     ):
         return ConnectionRefused(where, f"connection refused (is the server running and listening on port {endpoint.port}?)")
     if isinstance(cause, TimeoutError | socket.timeout) or "timed out" in text:
-        return ConnectTimeout(where, f"timed out after {CONNECT_TIMEOUT}s (firewall, wrong address or server overloaded)")
+        # 2013: the TCP connection was made but the server's greeting never came (read timeout)
+        waited = read_timeout if code == 2013 and read_timeout else connect_timeout
+        return ConnectTimeout(
+            where, f"timed out after {waited:g}s (firewall, wrong address or server overloaded)"
+        )
     if code == 2003:
         return ConnectionRefused(where, f"cannot connect: {text}")
     return ConnectError(where, f"cannot connect: {text}")
@@ -99,9 +108,9 @@ def connect(
     try:
         conn = pymysql.connect(**options)
     except pymysql.err.MySQLError as exc:
-        raise _classify(endpoint, exc) from None
+        raise _classify(endpoint, exc, connect_timeout, read_timeout) from None
     except (OSError, ssl.SSLError) as exc:
-        raise _classify(endpoint, exc) from None
+        raise _classify(endpoint, exc, connect_timeout, read_timeout) from None
     with conn.cursor() as cur:
         # UTC session time zone: TIMESTAMP values move between servers unshifted; no strict-mode
         # surprises for zero dates the source already holds.

@@ -279,9 +279,11 @@ class Copier:
                     for r in raw
                 ]
                 nbytes = sum(len(v) for r in raw for v in r if v is not None)
+            self._emit(table, rows, count, nbytes)
+            # counted once the flow control let the chunk through, as its bytes are (in _emit): rows
+            # counted ahead of their bytes made a table's byte estimate (bytes per row x rows) collapse
             with table.lock:
                 table.rows_done += count
-            self._emit(table, rows, count, nbytes)
             if upper is None:  # fewer than n rows were left: the range is done
                 return
             last = upper
@@ -321,10 +323,9 @@ class Copier:
                         nbytes = sum(len(v) for r in got for v in r if v is not None)
                     pending.extend(new)
                     size += sum(len(r) for r in new)
-                    with table.lock:
-                        table.rows_done += len(got)
                     self.throttle.consume(nbytes)
-                    with table.lock:
+                    with table.lock:  # rows and bytes counted together (see _read_keyset)
+                        table.rows_done += len(got)
                         table.bytes_done += nbytes
                 if pending and (size >= self.chunk_bytes or not got):
                     self._emit(table, pending, len(pending), 0)
@@ -431,7 +432,7 @@ class ProgressReporter:
             r_est = r if done else max(r, t.rows_estimate)
             if done:
                 b_est = b
-            elif r:
+            elif r and b:
                 b_est = max(b, int(b / r * r_est))
             else:
                 b_est = t.bytes_estimate

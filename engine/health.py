@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.status import RUNNING, Status
-from engine.store import Store, TaskRecord
+
+if TYPE_CHECKING:  # `drs task show` evaluates health over the quick reader (engine.store_read), no ORM
+    from engine.store import Store, TaskRecord
 
 DEFAULT_DELAY_THRESHOLD = 300.0
 UNREACHABLE_ALARM_SECONDS = 15.0

@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from engine.errors import DrsError
 from engine.status import Action
-from engine.tasks import TaskService
+
+if TYPE_CHECKING:  # pid_alive is asked by `drs task show` and health, which must not load the keyring
+    from engine.tasks import TaskService
 
 STOP_WAIT_SECONDS = 30.0
 
@@ -37,7 +40,9 @@ def stop_runner(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and pid_alive(svc.store.get_task(name).runner_pid):
         if cancel is not None and cancel.is_set():
-            raise DrsError(f"cancelled while waiting for process {record.runner_pid} running task {name} to stop")
+            raise DrsError(
+                f"cancelled while waiting for process {record.runner_pid} running task {name} to stop"
+            )
         time.sleep(0.1)
     if pid_alive(svc.store.get_task(name).runner_pid):
         raise DrsError(

@@ -142,6 +142,7 @@ class TaskRunner:
         self._retry_mark: tuple[BinlogPosition, bool] | None = None
         self._attempt_start: BinlogPosition | None = None
         self._attempt_end: BinlogPosition | None = None
+        self.throttle = None  # the initial copy's engine.throttle.Throttle, once the copy started
 
     # -- public ---------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -446,9 +447,13 @@ class TaskRunner:
             if self.on_copy_progress:
                 self.on_copy_progress(p)
 
+        from engine.throttle import Throttle
+
+        # the DBA may change the flow control while the copy runs: the throttle reads it again from the store
+        self.throttle = Throttle(spec.flow_control, sleep=self._stop.wait, flow_source=self._stored_flow_control)
         try:
             result = snapshot.run_initial_copy(
-                spec, on_progress=progress, log=self.log, stop=self._stop, parallel=self.parallel
+                spec, on_progress=progress, log=self.log, stop=self._stop, parallel=self.parallel, throttle=self.throttle
             )
         except snapshot.CopyInterrupted:
             self.log("info", "runner", "initial full DR interrupted; it starts over when the task runs again")
@@ -478,6 +483,9 @@ class TaskRunner:
             f"incremental DR starts at {result.position}",
         )
         return cp.TargetCheckpoint("incremental", result.position, False, 0, {})
+
+    def _stored_flow_control(self):
+        return self.svc.store.get_task(self.name).spec.flow_control
 
     def _incremental_phase(
         self, spec, applier: Applier, target_cp: cp.TargetCheckpoint, until: BinlogPosition | None
@@ -740,6 +748,7 @@ class _Monitor:
             threading.Thread(target=self._loop, args=(self._probe, PROBE_EVERY), name=f"monitor-probe-{runner.name}", daemon=True),
         ]  # fmt: skip
         self._conns: dict[str, object] = {}
+        self._endpoints: dict[str, object] = {}  # the address each probe connection was opened to
         self._facts: dict = {}
         self._last_ok: dict[str, datetime] = {}
         self._binlogs: tuple[float, list[tuple[str, int]]] | None = None  # (monotonic when read, SHOW BINARY LOGS)
@@ -877,6 +886,10 @@ class _Monitor:
 
     def _conn(self, side: str, endpoint):
         conn = self._conns.get(side)
+        if conn is not None and self._endpoints.get(side) != endpoint:
+            self._drop(side)  # Modify Connection moved the task: probe where it goes now
+            conn = None
+        self._endpoints[side] = endpoint
         if conn is None:
             from engine.connect import connect
 

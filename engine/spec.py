@@ -324,6 +324,52 @@ def check_databases(value: Any) -> str | None:
     return None
 
 
+def parse_flow_control(fc: Any) -> tuple[FlowControl | None, list[FieldError]]:
+    """The spec file's "flow_control" value (null, or max_mb_s with daily windows) as a FlowControl, with
+    every broken rule; also what `drs task modify --flow-control JSON` reads."""
+    errors: list[FieldError] = []
+
+    def add(fname: str, msg: str | None) -> None:
+        if msg:
+            errors.append(FieldError(fname, msg))
+
+    flow = None
+    if fc is not None:
+        if not isinstance(fc, dict) or set(fc) - {"max_mb_s", "windows"}:
+            add("flow_control", "must be null (off) or {\"max_mb_s\": 1-9999, \"windows\": [{\"start\": \"HH:MM\", \"end\": \"HH:MM\"}]}")
+        else:
+            msg = check_max_mb_s(fc.get("max_mb_s"))
+            add("flow_control.max_mb_s", msg)
+            windows: list[TimeWindow] = []
+            raw_windows = fc.get("windows", [])
+            if not isinstance(raw_windows, list):
+                add("flow_control.windows", "must be a list of {\"start\": \"HH:MM\", \"end\": \"HH:MM\"}")
+                raw_windows = []
+            for i, w in enumerate(raw_windows):
+                s = parse_clock(w.get("start")) if isinstance(w, dict) else None
+                e = parse_clock(w.get("end")) if isinstance(w, dict) else None
+                if s is None or e is None or (isinstance(w, dict) and set(w) - {"start", "end"}):
+                    add(f"flow_control.windows[{i}]", "must be {\"start\": \"HH:MM\", \"end\": \"HH:MM\"} (00:00-24:00)")
+                else:
+                    windows.append(TimeWindow(s, e))
+            add("flow_control.windows", check_windows(windows))
+            if not msg:
+                flow = FlowControl(fc["max_mb_s"], tuple(sorted(windows, key=lambda w: w.start)))
+    return flow, errors
+
+
+def check_flow_control(fc: FlowControl | None) -> list[FieldError]:
+    """The rules of parse_flow_control for a FlowControl built elsewhere (the GUI's dialog)."""
+    if fc is None:
+        return []
+    errors = []
+    for fname, msg in (("flow_control.max_mb_s", check_max_mb_s(fc.max_mb_s)),
+                       ("flow_control.windows", check_windows(list(fc.windows)))):  # fmt: skip
+        if msg:
+            errors.append(FieldError(fname, msg))
+    return errors
+
+
 # ---- whole spec ----------------------------------------------------------------------------------
 
 
@@ -427,29 +473,8 @@ def parse_spec(
     databases = raw.get("databases")
     add("databases", check_databases(databases))
 
-    flow = None
-    fc = raw.get("flow_control")
-    if fc is not None:
-        if not isinstance(fc, dict) or set(fc) - {"max_mb_s", "windows"}:
-            add("flow_control", "must be null (off) or {\"max_mb_s\": 1-9999, \"windows\": [{\"start\": \"HH:MM\", \"end\": \"HH:MM\"}]}")
-        else:
-            msg = check_max_mb_s(fc.get("max_mb_s"))
-            add("flow_control.max_mb_s", msg)
-            windows: list[TimeWindow] = []
-            raw_windows = fc.get("windows", [])
-            if not isinstance(raw_windows, list):
-                add("flow_control.windows", "must be a list of {\"start\": \"HH:MM\", \"end\": \"HH:MM\"}")
-                raw_windows = []
-            for i, w in enumerate(raw_windows):
-                s = parse_clock(w.get("start")) if isinstance(w, dict) else None
-                e = parse_clock(w.get("end")) if isinstance(w, dict) else None
-                if s is None or e is None or (isinstance(w, dict) and set(w) - {"start", "end"}):
-                    add(f"flow_control.windows[{i}]", "must be {\"start\": \"HH:MM\", \"end\": \"HH:MM\"} (00:00-24:00)")
-                else:
-                    windows.append(TimeWindow(s, e))
-            add("flow_control.windows", check_windows(windows))
-            if not msg:
-                flow = FlowControl(fc["max_mb_s"], tuple(sorted(windows, key=lambda w: w.start)))
+    flow, flow_errors = parse_flow_control(raw.get("flow_control"))
+    errors.extend(flow_errors)
 
     migrate_definer = raw.get("migrate_definer", True)
     if not isinstance(migrate_definer, bool):

@@ -68,8 +68,14 @@ ALLOWED: dict[Action, frozenset[Status]] = {
     Action.PAUSE: frozenset({Status.STARTING, Status.INITIALIZING, Status.REPLICATING}),
     Action.RESUME: frozenset({Status.PAUSED}),
     Action.RETRY: frozenset({Status.FAILED}),
-    Action.MODIFY_CONNECTION: frozenset({Status.STARTING, Status.INITIALIZING, Status.REPLICATING, Status.FAILED}),
-    Action.MODIFY_FLOW_CONTROL: frozenset({Status.CONFIGURATION}),
+    Action.MODIFY_CONNECTION: frozenset(
+        {Status.STARTING, Status.INITIALIZING, Status.REPLICATING, Status.FAILED}
+    ),
+    # Flow control throttles the initial copy only, so it can change until that copy is done: the
+    # reference allows Configuration; a copy under way re-reads it within seconds (engine.throttle).
+    Action.MODIFY_FLOW_CONTROL: frozenset(
+        {Status.CONFIGURATION, Status.PENDING_START, Status.STARTING, Status.INITIALIZING}
+    ),
     # The reference allows promote in "DR in progress" only; a paused or failed task can still be
     # failed over by force when the service side is gone (the DBA's day of disaster). In Promoting it
     # recovers a promote whose process died (finishes or rolls it back), or says one is under way.

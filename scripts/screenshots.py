@@ -1,4 +1,5 @@
-"""Render the main window, its context menu and dialogs offscreen into docs/screenshots/*.png.
+"""Render the main window (light and dark, with tasks and empty), its context menu and dialogs offscreen
+into docs/screenshots/*.png.
 
 No servers are needed: a temporary DRS home gets tasks whose statuses and progress are set in the store,
 and an hour of monitoring samples recorded through engine.metrics. With --local-servers the Monitoring and
@@ -29,7 +30,7 @@ from PySide6.QtCore import QElapsedTimer, QPoint  # noqa: E402
 from PySide6.QtGui import QPainter, QPixmap  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
-from drs_desktop.app import make_app  # noqa: E402
+from drs_desktop.app import apply_color_scheme, make_app  # noqa: E402
 from drs_desktop.dialogs import (  # noqa: E402
     DeleteTaskDialog,
     FailoverDialog,
@@ -111,7 +112,11 @@ def populate(svc: TaskService) -> None:
             svc.store.add_log(name, "error", "runner", error)
         if phase in ("initial", "incremental", "done") and percent:
             db = name.removesuffix("-dr")
-            tables = [(db, "orders", 600_000), (db, "order_lines", 540_000), (f"{db}_audit", "events", 94_500)]
+            tables = [
+                (db, "orders", 600_000),
+                (db, "order_lines", 540_000),
+                (f"{db}_audit", "events", 94_500),
+            ]
             done_rows = int(percent * 12_345)
             rows = []
             for database, table, estimate in tables:
@@ -120,7 +125,13 @@ def populate(svc: TaskService) -> None:
                 rows.append({"database": database, "table": table, "rows_done": copied, "rows_estimated": estimate,
                              "done": copied >= estimate})  # fmt: skip
             svc.store.merge_extra(
-                name, copy={"rows_per_second": 48_210.0, "bytes_per_second": 5.1e6, "eta_seconds": 14.8, "tables": rows}
+                name,
+                copy={
+                    "rows_per_second": 48_210.0,
+                    "bytes_per_second": 5.1e6,
+                    "eta_seconds": 14.8,
+                    "tables": rows,
+                },
             )
 
 
@@ -226,7 +237,9 @@ def real_run(app: QApplication, out: Path, run_seconds: int) -> None:
             with conn.cursor() as cur:
                 while not stop.is_set():
                     elapsed = time.monotonic() - started
-                    batch = int(40 + 35 * math.sin(elapsed / 12) + (400 if 0.55 < elapsed / run_seconds < 0.65 else 0))
+                    batch = int(
+                        40 + 35 * math.sin(elapsed / 12) + (400 if 0.55 < elapsed / run_seconds < 0.65 else 0)
+                    )
                     values = ", ".join(f"({next_id + k}, 'customer {k}', {k}.5, 'new')" for k in range(batch))
                     cur.execute(f"INSERT INTO orders (id, customer, total, note) VALUES {values}")
                     cur.execute(f"UPDATE orders SET total = total + 1 WHERE id BETWEEN {next_id % 50000} AND "
@@ -267,11 +280,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "docs" / "screenshots"))
     parser.add_argument("--local-servers", action="store_true",
                         help="show a real task run on two private MariaDB servers in the Monitoring and DR log tabs")  # fmt: skip
-    parser.add_argument("--run-seconds", type=int, default=150, help="how long the real task runs (--local-servers)")
+    parser.add_argument(
+        "--run-seconds", type=int, default=150, help="how long the real task runs (--local-servers)"
+    )
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     app = make_app()
+    apply_color_scheme(app, "light")  # the same pictures whatever the desktop of whoever runs this
     with tempfile.TemporaryDirectory(prefix="drs-screens-") as tmp:
         svc = TaskService(Path(tmp) / "home")
         populate(svc)
@@ -284,6 +300,27 @@ def main(argv: list[str] | None = None) -> int:
         window.table.setFocus()
         app.processEvents()
         save(window, out / "main-window.png")
+        apply_color_scheme(app, "dark")
+        app.processEvents()
+        save(window, out / "main-window-dark.png")
+        apply_color_scheme(app, "light")
+        with tempfile.TemporaryDirectory(prefix="drs-screens-empty-") as empty_home:
+            empty_svc = TaskService(Path(empty_home) / "home")
+            empty = MainWindow(empty_svc, autostart=False, refresh_ms=60_000)
+            empty.resize(1360, 440)
+            empty.show()
+            wait_until(app, lambda: empty.refresh_count >= 1)
+            app.processEvents()
+            save(empty, out / "main-window-empty.png")
+            apply_color_scheme(app, "dark")
+            app.processEvents()
+            save(empty, out / "main-window-empty-dark.png")
+            apply_color_scheme(app, "light")
+            empty.shutdown()
+            empty.close()
+            empty_svc.close()
+        window.table.setFocus()
+        app.processEvents()
 
         # The context menu, drawn over the window where a right-click on the row would open it.
         window.resize(1360, 620)
@@ -337,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
             delay_seconds=2.0, read_only_estimate_seconds=None,
         )  # fmt: skip
         for dialog, filename in (
-            (DeleteTaskDialog("hr-dr", window), "delete.png"),
+            (DeleteTaskDialog("crm-dr", window, status=Status.PAUSED), "delete.png"),
             (SwitchoverDialog("orders-dr", plan, window), "promote-switchover.png"),
             (
                 FailoverDialog(

@@ -7,6 +7,7 @@ test_gui_workers.py for that); the window is driven with clicks, keys and its ac
 from __future__ import annotations
 
 import os
+import re
 from datetime import time
 
 import pytest
@@ -122,7 +123,7 @@ def test_table_shows_every_task_with_its_status_words_icon_endpoints_progress_an
         "crm-dr": "Paused",
         "reports-dr": "Disaster recovery failed",
         "hr-dr": "Configuration",
-        "legacy-dr": "Promoted",
+        "legacy-dr": "Promoted — DR is primary",  # (how: see tests/test_gui_rows.py)
         "inventory-dr": "Creation failed",
     }
     src, tgt = servers.source.endpoint, servers.target.endpoint
@@ -284,7 +285,7 @@ def test_delete_with_lift_read_only_removes_row_passwords_store_rows_and_makes_d
     dialog = wait_dialog(qtbot, window, DeleteTaskDialog)
     assert "orders-dr" in dialog.text_label.text()
     box = dialog.findChild(QCheckBox)
-    assert box.text() == "Make the DR database writable (lift read-only)"
+    assert box.text() == "Also make the DR database writable (lift read-only)"
     box.setChecked(True)
     with qtbot.waitSignal(window.actionDone, timeout=WAIT_MS) as done:
         qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
@@ -338,7 +339,7 @@ def test_modify_connection_details_stores_the_new_dr_password_only(qtbot, open_w
     dialog = wait_dialog(qtbot, window, ConnectionDialog)
     titles = [g.title() for g in dialog.findChildren(QGroupBox)]
     assert titles == ["Service database", "DR database"]
-    edits = dialog.findChildren(QLineEdit)
+    edits = list(dialog.edits.values())  # the password fields (host and user are plain fields)
     assert all(e.echoMode() == QLineEdit.EchoMode.Password for e in edits)
     save = dialog.buttons.button(QDialogButtonBox.StandardButton.Save)
     assert not save.isEnabled()
@@ -373,7 +374,8 @@ def test_view_details_shows_settings_state_and_dr_log_by_level_never_a_password(
     assert "Name: orders-dr" in text
     assert "Status: Disaster recovery in progress" in text
     assert "Checkpoint: binlog.000007:4242" in text
-    assert "Delay: 3 s" in text
+    # the stored 3 s, grown with the clock while no runner applies (engine.health.effective_delay)
+    assert (delay := re.search(r"Delay: (\d+) s", text)) and int(delay[1]) >= 3, text
     assert f"{servers.source.endpoint.host}:{servers.source.endpoint.port}" in text
     assert servers.source.endpoint.password.reveal() not in text
     assert dialog.log_proxy.rowCount() == dialog.log_model.rowCount()

@@ -502,6 +502,16 @@ def test_failing_precheck_blocks_the_task(qtbot, dbs, open_wizard):
         ]
         row = page.model.results.index(next(r for r in failed if "binlog_format" in r.reason))
         assert page.model.data(page.model.index(row, 2)) == "Failed"
+        # what blocks comes first, selected and in view; then confirmations, then the passed items
+        order = {"failed": 0, "confirm": 1, "passed": 2}
+        ranks = [order[r.result] for r in page.model.results]
+        assert ranks == sorted(ranks) and ranks[0] == 0
+        assert page.view.selectionModel().isRowSelected(0)
+        confirms = sum(1 for r in page.model.results if r.result == "confirm")
+        passed = len(ranks) - len(failed) - confirms
+        assert page.counts_label.text() == (
+            f"{len(failed)} failed, {confirms} warning{'' if confirms == 1 else 's'}, {passed} passed"
+        )
         assert page.rate_label.text() != "Success rate: 100%"
         confirm_all(qtbot, wiz)  # confirming the rest does not help
         assert not next_button(wiz).isEnabled()

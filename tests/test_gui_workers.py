@@ -204,7 +204,7 @@ def test_promote_switchover_by_right_click_then_offer_reverse_task(qtbot, dbs, s
         assert progress.finished_ok is True
         assert progress.messages.count() >= 3  # stopping, read-only, waiting/applied...
         assert "Service database final position" in progress.result_label.text()
-        qtbot.waitUntil(lambda: status_of(window, "promo-dr") == "Promoted", timeout=LONG_MS)
+        qtbot.waitUntil(lambda: status_of(window, "promo-dr") == "Promoted — DR is primary (switchover)", timeout=LONG_MS)
         assert not window.registry.is_running("promo-dr")
         # RPO 0: what was written before the promote is on the DR side, which now takes writes
         assert (100, "written just before promote") in rows_on(dbs.target, "oltp")
@@ -246,7 +246,7 @@ def test_forced_failover_when_the_service_database_is_down(qtbot, dbs, service, 
             confirm.accept()
         progress = wait_dialog(qtbot, window, PromoteProgressDialog)
         assert progress.finished_ok is True and progress.mode == "failover"
-        qtbot.waitUntil(lambda: status_of(window, "fail-dr") == "Promoted", timeout=LONG_MS)
+        qtbot.waitUntil(lambda: status_of(window, "fail-dr") == "Promoted — DR is primary (failover)", timeout=LONG_MS)
         assert service.get("fail-dr").extra["promote"]["mode"] == "failover"
         assert dbs.target.sql("SELECT @@GLOBAL.read_only")[0][0] == 0
         dbs.target.sql("INSERT INTO kv VALUES (8, 'written on the new primary')", database="oltp")

@@ -10,10 +10,13 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from engine.connect import ServerInfo, connect, server_info, user_databases
+from engine.connect import ServerInfo, connect, server_info
 from engine.spec import Endpoint, TaskSpec
 
 ProgressFn = Callable[[int, int, str], None]
+# Seconds a Test Connection (and the database list) waits for a server: long enough for a slow VPN,
+# short enough that a wrong address or a silent firewall answers the DBA within a few seconds.
+TEST_TIMEOUT = 5
 
 
 class WizardBackend:
@@ -45,25 +48,17 @@ class EngineBackend(WizardBackend):
         self.other_tasks = other_tasks or (lambda: [])
 
     def test_connection(self, endpoint: Endpoint) -> ServerInfo:
-        conn = connect(endpoint, connect_timeout=8, read_timeout=30)
+        # the greeting is read under read_timeout: a port that accepts and never answers also ends in 5 s
+        conn = connect(endpoint, connect_timeout=TEST_TIMEOUT, read_timeout=TEST_TIMEOUT)
         try:
             return server_info(conn)
         finally:
             conn.close()
 
     def database_sizes(self, endpoint: Endpoint) -> list[tuple[str, int]]:
-        conn = connect(endpoint, connect_timeout=8, read_timeout=120)
-        try:
-            names = user_databases(conn)
-            with conn.cursor() as cur:
-                cur.execute(
-                    "SELECT TABLE_SCHEMA, COALESCE(SUM(DATA_LENGTH + INDEX_LENGTH), 0) "
-                    "FROM information_schema.TABLES GROUP BY TABLE_SCHEMA"
-                )
-                sizes = {_text(schema): int(size or 0) for schema, size in cur.fetchall()}
-        finally:
-            conn.close()
-        return [(name, sizes.get(name, 0)) for name in names]
+        from engine.tasks import database_sizes  # the query lives in the engine
+
+        return database_sizes(endpoint, connect_timeout=TEST_TIMEOUT)
 
     def run_prechecks(self, spec: TaskSpec, on_progress: ProgressFn, stop: threading.Event) -> list[Any]:
         from engine.precheck import run_prechecks  # lands beside the wizard; imported when used
@@ -79,7 +74,3 @@ class EngineBackend(WizardBackend):
         from engine.params import apply_params
 
         return apply_params(spec, names)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes | bytearray) else str(value)

@@ -107,5 +107,3 @@ def guarded(owner: Any, callback: Callable[..., None]) -> Callable[..., None]:
             callback(*args)
 
     return call
-
-

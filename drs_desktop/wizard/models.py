@@ -130,7 +130,8 @@ class DatabaseListModel(QAbstractListModel):
     def set_all(self, on: bool) -> None:
         self.checked = {n for n, _ in self.databases} if on else set()
         if self.databases:
-            self.dataChanged.emit(self.index(0),
+            self.dataChanged.emit(
+                self.index(0),
                 self.index(len(self.databases) - 1),
                 [Qt.ItemDataRole.CheckStateRole],
             )

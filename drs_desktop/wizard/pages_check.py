@@ -2,6 +2,8 @@
 
 Next only at a 100% success rate: every item passed, and every item that needs confirmation ticked by
 the user. Progress comes from the worker thread through a queued signal, never by touching a widget.
+Failed items are listed first, then those needing confirmation, then the passed ones, so what blocks
+the task is what the DBA sees.
 """
 
 from __future__ import annotations
@@ -40,6 +42,22 @@ from engine.spec import parse_spec
 
 RESULT_TEXT = {"passed": "Passed", "failed": "Failed", "confirm": "Needs confirmation"}
 RESULT_COLOUR = {"passed": OK_COLOUR, "failed": ERROR_COLOUR, "confirm": WARN_COLOUR}
+# Display order of the results: what blocks first; the engine's order is kept within each group.
+RESULT_ORDER = {"failed": 0, "confirm": 1, "passed": 2}
+
+
+def blocking_first(results: list[Any]) -> list[Any]:
+    return sorted(results, key=lambda r: RESULT_ORDER.get(r.result, 1))  # sorted() is stable
+
+
+def counts_text(results: list[Any]) -> str:
+    """ "2 failed, 1 warning, 20 passed" (a warning is an item that needs the user's confirmation)."""
+    failed = sum(1 for r in results if r.result == "failed")
+    passed = sum(1 for r in results if r.result == "passed")
+    warnings = len(results) - failed - passed
+    return f"{failed} failed, {warnings} warning{'' if warnings == 1 else 's'}, {passed} passed"
+
+
 Index = QModelIndex | QPersistentModelIndex
 
 
@@ -59,7 +77,7 @@ class PrecheckModel(RowTableModel):
 
     def set_results(self, results: list[Any]) -> None:
         self.beginResetModel()
-        self.rows = list(results)
+        self.rows = blocking_first(list(results))
         self.confirmed = set()
         self.endResetModel()
         self.confirmationsChanged.emit()
@@ -117,6 +135,9 @@ class PrecheckModel(RowTableModel):
     def row_of(self, item_text: str) -> int:
         return next((i for i, r in enumerate(self.results) if r.item == item_text), -1)
 
+    def first_row_of(self, result: str) -> int:
+        return next((i for i, r in enumerate(self.results) if r.result == result), -1)
+
 
 class ProgressRelay(QObject):
     """Lives on the GUI thread; the worker's on_progress emits here, Qt queues it to the GUI."""
@@ -164,6 +185,9 @@ class CheckPage(QWizardPage):
         font = self.rate_label.font()
         font.setBold(True)
         self.rate_label.setFont(font)
+        self.counts_label = QLabel("")
+        self.counts_label.setObjectName("precheckCounts")
+        self.counts_label.setToolTip("A warning is an item that needs your confirmation (tick its box)")
         self.status = StatusLabel()
 
         layout = QVBoxLayout(self)
@@ -172,6 +196,7 @@ class CheckPage(QWizardPage):
         layout.addWidget(self.view, 1)
         bottom = QHBoxLayout()
         bottom.addWidget(self.rate_label)
+        bottom.addWidget(self.counts_label)
         bottom.addWidget(self.status, 1)
         layout.addLayout(bottom)
 
@@ -228,6 +253,7 @@ class CheckPage(QWizardPage):
             self.progress.setRange(0, max(1, len(results)))
             self.progress.setValue(len(results))
             self.current_label.setText(f"{len(results)} items checked.")
+            self.show_first_problem()
 
         def failed(exc: BaseException) -> None:
             if run_id != self.run_id:
@@ -255,6 +281,18 @@ class CheckPage(QWizardPage):
         self.progress.setValue(done)
         self.current_label.setText(f"Checking: {item}" if done < total else "Finishing…")
 
+    def show_first_problem(self) -> None:
+        """Select and scroll to the first failed item (else the first one needing confirmation)."""
+        row = self.model.first_row_of("failed")
+        if row < 0:
+            row = self.model.first_row_of("confirm")
+        if row < 0:
+            return
+        index = self.model.index(row, 1)
+        self.view.setCurrentIndex(index)
+        self.view.selectRow(row)
+        self.view.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtTop)
+
     def _update_rate(self) -> None:
         if self.model.results:
             rate = self.model.success_rate()
@@ -265,6 +303,7 @@ class CheckPage(QWizardPage):
                 if r.result == "confirm" and i not in self.model.confirmed
             )
             self.rate_label.setText(f"Success rate: {rate}%")
+            self.counts_label.setText(counts_text(self.model.results))
             if failed:
                 self.status.show_failure(
                     f"{failed} item(s) failed: fix them on the servers, then Check Again."
@@ -275,6 +314,7 @@ class CheckPage(QWizardPage):
                 self.status.show_ok("Every item passed or is confirmed.")
         else:
             self.rate_label.setText("Success rate: –")
+            self.counts_label.setText("")
         self.view.resizeRowsToContents()
         self.completeChanged.emit()
 

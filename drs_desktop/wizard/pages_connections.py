@@ -2,7 +2,8 @@
 
 Next needs both tests passed for exactly the values now in the fields (editing a field clears that
 side's pass) and the agreement ticked. Tests run on TaskManager threads; results name the server
-version or the typed ConnectError's message.
+version or the typed ConnectError's message. A running test can be cancelled (its thread cannot be
+stopped, so its answer is ignored); a test that passed is remembered (no password) for the next wizard.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class EndpointBox(QGroupBox):
         self.ca_file: str | None = None
         self.passed_key: tuple[Any, ...] | None = None
         self.running_key: tuple[Any, ...] | None = None
+        # Which test the next answer must belong to; a cancel moves it on, so a late answer is dropped.
+        self.test_serial = 0
         self.on_test: Callable[[EndpointBox], None] = lambda box: None
         self.on_change: Callable[[], None] = lambda: None
 
@@ -98,7 +101,7 @@ class EndpointBox(QGroupBox):
             ("password", self.password_edit.textChanged),
         ):
             signal.connect(lambda *_, n=name: self._changed(n))
-        self.test_button.clicked.connect(lambda: self.on_test(self))
+        self.test_button.clicked.connect(self._test_clicked)
 
     # -- values ---------------------------------------------------------------------------------
     def key(self) -> tuple[Any, ...]:
@@ -144,6 +147,15 @@ class EndpointBox(QGroupBox):
         }
         return {k: v for k, v in checks.items() if v}
 
+    def remembered_part(self) -> dict[str, Any]:
+        """What the next wizard may pre-fill: everything but the password."""
+        host, port, user, _password, tls, ca_file = self.key()
+        return {"host": host, "port": port, "user": user, "tls": tls, "ca_file": ca_file}
+
+    @property
+    def testing(self) -> bool:
+        return self.running_key is not None
+
     @property
     def passed(self) -> bool:
         return self.passed_key is not None and self.passed_key == self.key()
@@ -173,19 +185,50 @@ class EndpointBox(QGroupBox):
             ("password", self.password_error),
         ):
             label.show_error(errors.get(name) if name in self.touched else None)
-        self.test_button.setEnabled(not errors and self.running_key is None)
+        # while a test runs the button is its Cancel, whatever the fields say
+        self.test_button.setEnabled(self.testing or not errors)
 
-    def begin_test(self) -> tuple[Any, ...]:
+    def _test_clicked(self) -> None:
+        if self.testing:
+            self.cancel_test()
+        else:
+            self.on_test(self)
+
+    def _set_testing(self, on: bool) -> None:
+        for field in (self.host_edit, self.port_spin, self.user_edit, self.password_edit):
+            field.setEnabled(not on)
+        self.busy.setVisible(on)
+        self.test_button.setText("Cancel" if on else "Test Connection")
+        self.test_button.setToolTip("Stop waiting for this server" if on else "")
+
+    def begin_test(self) -> tuple[int, tuple[Any, ...]]:
+        """Marks a test as running; returns the (serial, key) its answer must come back with."""
+        self.test_serial += 1
         self.running_key = self.key()
         self.passed_key = None
-        self.busy.setVisible(True)
-        self.test_button.setEnabled(False)
+        self._set_testing(True)
         self.result_label.show_plain("Connecting…")
-        return self.running_key
+        self.revalidate()
+        return self.test_serial, self.running_key
 
-    def finish_test(self, key: tuple[Any, ...], ok: bool, text: str) -> None:
+    def cancel_test(self) -> None:
+        """Stop waiting: the fields are editable at once; the test's thread ends by its own timeout
+        and its answer is ignored."""
+        if not self.testing:
+            return
+        self.test_serial += 1
         self.running_key = None
-        self.busy.setVisible(False)
+        self._set_testing(False)
+        self.result_label.show_plain("Test cancelled.")
+        self.revalidate()
+        self.on_change()
+
+    def finish_test(self, serial: int, key: tuple[Any, ...], ok: bool, text: str) -> bool:
+        """Shows a test's answer; False (nothing shown) when that test was cancelled."""
+        if serial != self.test_serial:
+            return False
+        self.running_key = None
+        self._set_testing(False)
         if key != self.key():  # the fields changed while the test ran: its answer is about old values
             self.result_label.show_plain("Settings changed: test the connection again.")
         elif ok:
@@ -194,6 +237,7 @@ class EndpointBox(QGroupBox):
         else:
             self.result_label.show_failure(text)
         self.revalidate()
+        return True
 
 
 class ConnectionsPage(QWizardPage):
@@ -236,21 +280,27 @@ class ConnectionsPage(QWizardPage):
         if box.field_errors():
             return
         wizard = self.wizard()
-        key = box.begin_test()
+        serial, key = box.begin_test()
         endpoint = box.endpoint()
         backend = wizard.backend  # type: ignore[attr-defined]
 
         def done(info: Any) -> None:
-            box.finish_test(key, True, f"Connection successful: {info.label}")
+            if box.finish_test(serial, key, True, f"Connection successful: {info.label}"):
+                wizard.remember_endpoint(box)  # type: ignore[attr-defined]
             self.completeChanged.emit()
 
         def failed(exc: BaseException) -> None:
-            box.finish_test(key, False, f"Connection failed: {error_text(exc)}")
+            box.finish_test(serial, key, False, f"Connection failed: {error_text(exc)}")
             self.completeChanged.emit()
 
         wizard.taskman.run(
             lambda: backend.test_connection(endpoint), guarded(self, done), guarded(self, failed)
         )  # type: ignore[attr-defined]
+
+    def cleanupPage(self) -> None:
+        # Back to page 1 (where TLS is chosen): a test still waiting is about to be out of date
+        for box in (self.source_box, self.target_box):
+            box.cancel_test()
 
     def isComplete(self) -> bool:
         return (

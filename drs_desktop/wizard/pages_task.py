@@ -229,14 +229,17 @@ class TaskPage(QWizardPage):
         )
         (self.vpn_radio if prefill.get("network") == "vpn" else self.public_radio).setChecked(True)
         source = prefill.get("source") or {}
-        tls = source.get("tls", "off")
-        index = self.tls_combo.findData(tls)
-        if index >= 0:
-            self.tls_combo.setCurrentIndex(index)
-        self.ca_edit.setText(source.get("ca_file") or "")
+        self.fill_tls(source.get("tls", "off"), source.get("ca_file"))
         tags = prefill.get("tags") or {}
         items = tags.items() if isinstance(tags, dict) else [(t["key"], t["value"]) for t in tags]
         self.tag_model.set_rows([(str(key), str(value)) for key, value in items])
+        self.revalidate()
+
+    def fill_tls(self, tls: str, ca_file: str | None) -> None:
+        index = self.tls_combo.findData(tls)
+        if index >= 0:
+            self.tls_combo.setCurrentIndex(index)
+        self.ca_edit.setText(ca_file or "")
         self.revalidate()
 
     # -- behaviour ------------------------------------------------------------------------------

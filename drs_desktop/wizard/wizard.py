@@ -11,11 +11,14 @@ import json
 from typing import Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QWidget, QWizard
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget, QWizard
 
+from drs_desktop.settings import gui_settings
 from drs_desktop.taskman import TaskManager
 from drs_desktop.wizard.backend import EngineBackend, WizardBackend
 from drs_desktop.wizard.common import error_text
+from drs_desktop.wizard.last_used import recall_connection, remember_connection
 from drs_desktop.wizard.pages_check import CheckPage
 from drs_desktop.wizard.pages_configure import ConfigurePage
 from drs_desktop.wizard.pages_connections import ConnectionsPage
@@ -24,10 +27,61 @@ from drs_desktop.wizard.pages_start import StartPage
 from drs_desktop.wizard.pages_task import TaskPage
 from engine.errors import SpecInvalid
 from engine.spec import parse_spec
-from engine.status import Status
 from engine.tasks import TaskService
 
 WINDOW_TITLE = "Create Disaster Recovery Task"
+DONE_MARK, CURRENT_MARK = "\u2713", "\u25b8"  # ✓ a step behind, ▸ the step shown
+
+
+class StepList(QWidget):
+    """The wizard's steps down its side, the current one in bold with a mark, and a heading such as
+    "Step 2 of 6 · Service and DR databases". Fonts and palette roles only, no colours of its own,
+    so a dark palette reads as well as a light one."""
+
+    def __init__(self, titles: list[str], parent: QWidget | None = None):
+        super().__init__(parent)
+        self.titles = list(titles)
+        self.current = -1
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 12, 4)
+        self.heading = QLabel()
+        self.heading.setObjectName("stepHeading")
+        self.heading.setWordWrap(True)
+        heading_font = self.heading.font()
+        heading_font.setBold(True)
+        self.heading.setFont(heading_font)
+        layout.addWidget(self.heading)
+        layout.addSpacing(8)
+        self.labels: list[QLabel] = []
+        for title in self.titles:
+            label = QLabel(title)
+            label.setWordWrap(True)
+            self.labels.append(label)
+            layout.addWidget(label)
+        layout.addStretch(1)
+        self.setFixedWidth(180)
+        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
+        self.set_current(0)
+
+    def heading_text(self, index: int) -> str:
+        return f"Step {index + 1} of {len(self.titles)} \u00b7 {self.titles[index]}"
+
+    def set_current(self, index: int) -> None:
+        if not 0 <= index < len(self.titles):
+            return
+        self.current = index
+        self.heading.setText(self.heading_text(index))
+        self.setAccessibleDescription(self.heading_text(index))
+        for i, (label, title) in enumerate(zip(self.labels, self.titles, strict=True)):
+            mark = CURRENT_MARK if i == index else DONE_MARK if i < index else "\u2003"
+            label.setText(f"{mark} {i + 1}. {title}")
+            font = label.font()
+            font.setBold(i == index)
+            label.setFont(font)
+            # steps not reached yet in the palette's placeholder colour (dimmed in light and dark alike)
+            label.setForegroundRole(
+                QPalette.ColorRole.PlaceholderText if i > index else QPalette.ColorRole.WindowText
+            )
 
 
 class CreateTaskWizard(QWizard):
@@ -53,7 +107,7 @@ class CreateTaskWizard(QWizard):
         self.backend = backend or EngineBackend(lambda: [t.spec for t in service.store.list_tasks()])
         self.setWindowTitle(WINDOW_TITLE)
         self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
-        self.setMinimumSize(860, 660)
+        self.setMinimumSize(1040, 660)  # the step list takes ~190 px beside the pages
         self.setOption(QWizard.WizardOption.NoBackButtonOnStartPage, True)
         self.setOption(QWizard.WizardOption.NoCancelButtonOnLastPage, False)
         self.setButtonText(QWizard.WizardButton.FinishButton, "Submit")
@@ -76,8 +130,13 @@ class CreateTaskWizard(QWizard):
             )
         ):
             self.setPage(page_id, page)
+        self.steps = StepList([self.page(i).title() for i in self.pageIds()])
+        self.setSideWidget(self.steps)
+        self.currentIdChanged.connect(self.steps.set_current)
         if prefill:
             self.apply_prefill(prefill)
+        else:
+            self.apply_remembered()
 
     # -- the spec -------------------------------------------------------------------------------
     def build_spec(self, *, masked: bool = False, start_now: bool = False) -> dict[str, Any]:
@@ -103,6 +162,25 @@ class CreateTaskWizard(QWizard):
         self.connections_page.target_box.fill(prefill.get("target") or {})
         self.configure_page.fill(prefill)
         self.start_page.fill(prefill)
+
+    # -- the last connection fields that worked -------------------------------------------------
+    def apply_remembered(self) -> None:
+        """A new wizard without a prefill starts from the last fields that passed Test Connection."""
+        settings = gui_settings(self.service.home)
+        source = recall_connection(settings, "source")
+        target = recall_connection(settings, "target")
+        if source.get("tls", "off") != "off":  # TLS is one choice on page 1, for both connections
+            self.task_page.fill_tls(source["tls"], source.get("ca_file"))
+        for box, part in (
+            (self.connections_page.source_box, source),
+            (self.connections_page.target_box, target),
+        ):
+            if part:
+                box.fill(part)
+
+    def remember_endpoint(self, box: Any) -> None:
+        """Called when a side's Test Connection passed: those fields (never the password) are kept."""
+        remember_connection(gui_settings(self.service.home), box.side, box.remembered_part())
 
     # -- Submit ---------------------------------------------------------------------------------
     def accept(self) -> None:
@@ -140,11 +218,8 @@ class CreateTaskWizard(QWizard):
                 self.task_page.revalidate()
                 return
             reason = error_text(exc)
-            store = self.service.store
             try:
-                store.create_task(spec, status=Status.CREATION_FAILED)
-                store.set_status(spec.name, Status.CREATION_FAILED, last_error=reason)
-                store.add_log(spec.name, "error", "task", f"creation failed: {reason}")
+                self.service.record_creation_failure(spec, reason)
                 kept = "The task is kept with status Creation failed."
             except Exception as second:  # the store itself is unusable: say both
                 kept = f"It could not be recorded either: {error_text(second)}"
