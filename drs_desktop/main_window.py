@@ -563,7 +563,11 @@ class MainWindow(QMainWindow):
         previous, self._health_states = self._health_states, states
         if previous is None:
             return
-        new = [name for name, state in states.items() if state == "alarm" and previous.get(name) != "alarm"]
+        new = [
+            name
+            for name, state in states.items()
+            if state == "alarm" and previous.get(name) != "alarm" and not self._own_runner_starting(name, health[name])
+        ]
         if not new:
             return
         lines = [f"{name}: {'; '.join(health[name].reasons) or 'in alarm'}" for name in sorted(new)]
@@ -577,6 +581,13 @@ class MainWindow(QMainWindow):
             self.tray.show()
         if self.tray is not None:
             self.tray.showMessage(title, "\n".join(lines), QSystemTrayIcon.MessageIcon.Critical, 15_000)
+
+    def _own_runner_starting(self, name: str, health: Any) -> bool:
+        """An alarm whose only reason is "no process is running this task" while this window's own worker is
+        starting it (a task just created or resumed here): not worth a notification."""
+        return self.registry.is_running(name) and all(
+            reason.startswith("no process is running this task") for reason in health.reasons
+        )
 
     def _show_from_tray(self) -> None:
         self.showNormal()
