@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QKeySequence
 
 from engine.status import RUNNING, Status
 
@@ -35,11 +35,15 @@ class ServiceActions:
         self.install_action.setStatusTip(
             "Run this task in a systemd user service, so replication goes on when this window is closed"
         )
+        self.install_action.setShortcut(QKeySequence("Ctrl+Shift+B"))
         self.install_action.triggered.connect(self.install)
+        window.addAction(self.install_action)
         self.remove_action = QAction("Stop Background Ser&vice", window)
         self.remove_action.setObjectName("action_service_remove")
         self.remove_action.setStatusTip("Stop and remove the task's systemd user service (the task itself stays)")
+        self.remove_action.setShortcut(QKeySequence("Ctrl+Shift+U"))
         self.remove_action.triggered.connect(self.remove)
+        window.addAction(self.remove_action)
         self.last_message = ""  # what the last install/remove said (tests read it)
 
     def update(self, record: TaskRecord | None) -> None:

@@ -319,20 +319,3 @@ def cmd_task_params(args: argparse.Namespace) -> int:
         if a.mycnf_line:
             print(f"    under [mysqld]: {a.mycnf_line}")
     return 0
-
-
-def register_cli(
-    top_subparsers: argparse._SubParsersAction, task_subparsers: argparse._SubParsersAction
-) -> None:
-    p = task_subparsers.add_parser(
-        "params", help="compare server parameters of both sides; apply service values to the DR side"
-    )
-    p.add_argument("--spec", required=True, metavar="FILE")
-    p.add_argument("--json", action="store_true")
-    p.add_argument(
-        "--apply",
-        nargs="+",
-        metavar="NAME",
-        help="set these parameters on the DR database to the service values",
-    )
-    p.set_defaults(func=cmd_task_params)

@@ -1067,14 +1067,3 @@ def cmd_task_check(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 2 if any(r.result == FAILED for r in results) else 0
-
-
-def register_cli(
-    top_subparsers: argparse._SubParsersAction, task_subparsers: argparse._SubParsersAction
-) -> None:
-    p = task_subparsers.add_parser(
-        "check", help="run the pre-check items of a task spec against both servers"
-    )
-    p.add_argument("--spec", required=True, metavar="FILE")
-    p.add_argument("--json", action="store_true", help="one JSON array of {item, result, reason, fix}")
-    p.set_defaults(func=cmd_task_check)

@@ -11,12 +11,14 @@ from engine.tasks import TaskService
 LONG_MS = 120_000
 
 
-def open_windows(qtbot, service: TaskService) -> Iterator[Callable[..., MainWindow]]:
-    """For a fixture: opens main windows over `service` (shown once first refreshed); closes them after."""
+def open_windows(qtbot, service: TaskService, **defaults) -> Iterator[Callable[..., MainWindow]]:
+    """For a fixture: opens main windows over `service` (shown once first refreshed); closes them after.
+    `defaults` are MainWindow arguments each window gets unless the call says otherwise (autostart=False:
+    no replication workers)."""
     opened: list[MainWindow] = []
 
     def _open(**kwargs) -> MainWindow:
-        window = MainWindow(service, **kwargs)
+        window = MainWindow(service, **{**defaults, **kwargs})
         qtbot.addWidget(window)
         window.show()
         qtbot.waitUntil(lambda: window.refresh_count >= 1, timeout=LONG_MS)

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from gui_helpers import open_windows
 from PySide6.QtCore import QByteArray, QPoint, Qt, QTimer, qVersion
 from PySide6.QtGui import QColor, QGuiApplication, QImage, QPalette
 from PySide6.QtWidgets import QApplication, QMessageBox
@@ -22,7 +23,6 @@ import drs_desktop.main_window as main_window_module
 from drs_desktop.about import PENDING, UNREACHABLE
 from drs_desktop.app import apply_color_scheme
 from drs_desktop.crash import install_crash_handler
-from drs_desktop.main_window import MainWindow
 from drs_desktop.settings import SETTINGS_FILE, gui_settings, remember
 from drs_desktop.task_model import Column, resource
 from engine.spec import parse_spec
@@ -63,21 +63,8 @@ def few_tasks(service: TaskService) -> TaskService:
 
 @pytest.fixture
 def open_window(qtbot, service):
-    """Main windows over `service` (no replication workers), each shown once its first refresh is in."""
-    windows: list[MainWindow] = []
-
-    def _open(**kwargs) -> MainWindow:
-        kwargs.setdefault("autostart", False)
-        window = MainWindow(service, **kwargs)
-        qtbot.addWidget(window)
-        window.show()
-        qtbot.waitUntil(lambda: window.refresh_count >= 1, timeout=WAIT_MS)
-        windows.append(window)
-        return window
-
-    yield _open
-    for window in windows:
-        window.close()
+    """Main windows over `service` without replication workers, each shown once its first refresh is in."""
+    yield from open_windows(qtbot, service, autostart=False)
 
 
 @pytest.fixture
@@ -257,9 +244,9 @@ def test_menu_bar_offers_every_action_with_a_shortcut_enabled_as_the_status_allo
     assert menus.new_task_action.shortcut().toString() == "Ctrl+N"
     assert menus.quit_action.shortcut().toString() == "Ctrl+Q"
     task_items = [a for a in menus.task_menu.actions() if not a.isSeparator()]
-    assert set(task_items) == set(
-        window.task_actions.values()
-    )  # the toolbar's and context menu's own actions
+    service_items = {window.service_actions.install_action, window.service_actions.remove_action}
+    # the toolbar's and context menu's own actions, plus Run in Background / Stop Background Service
+    assert set(task_items) == set(window.task_actions.values()) | service_items
     assert all(not a.shortcut().isEmpty() for a in task_items), [
         a.text() for a in task_items if a.shortcut().isEmpty()
     ]

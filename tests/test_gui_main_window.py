@@ -11,6 +11,7 @@ import re
 from datetime import time
 
 import pytest
+from gui_helpers import open_windows
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import QCheckBox, QDialogButtonBox, QGroupBox, QLineEdit
 
@@ -53,21 +54,8 @@ def add_task(
 
 @pytest.fixture
 def open_window(qtbot, service):
-    """Opens a main window over `service` (no replication workers) once its first refresh is shown."""
-    windows: list[MainWindow] = []
-
-    def _open(**kwargs) -> MainWindow:
-        kwargs.setdefault("autostart", False)
-        window = MainWindow(service, **kwargs)
-        qtbot.addWidget(window)
-        window.show()
-        qtbot.waitUntil(lambda: window.refresh_count >= 1, timeout=WAIT_MS)
-        windows.append(window)
-        return window
-
-    yield _open
-    for window in windows:
-        window.close()
+    """Main windows over `service` without replication workers, each shown once its first refresh is in."""
+    yield from open_windows(qtbot, service, autostart=False)
 
 
 @pytest.fixture

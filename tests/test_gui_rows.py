@@ -29,21 +29,8 @@ WAIT_MS = 20_000
 
 @pytest.fixture
 def open_window(qtbot, service):
-    """A main window over `service` without replication workers, once its first refresh is shown."""
-    opened: list[MainWindow] = []
-
-    def _open(**kwargs) -> MainWindow:
-        kwargs.setdefault("autostart", False)
-        window = MainWindow(service, **kwargs)
-        qtbot.addWidget(window)
-        window.show()
-        qtbot.waitUntil(lambda: window.refresh_count >= 1, timeout=WAIT_MS)
-        opened.append(window)
-        return window
-
-    yield _open
-    for window in opened:
-        window.close()
+    """Main windows over `service` without replication workers, each shown once its first refresh is in."""
+    yield from open_windows(qtbot, service, autostart=False)
 
 
 def add(svc: TaskService, servers, name: str, status: Status, **fields) -> None:
