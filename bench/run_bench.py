@@ -156,9 +156,9 @@ def make_copy_table(source: MariaDBServer, rows: int) -> float:
 
 
 def fresh_target_db(target: MariaDBServer) -> None:
-    target.sql(
-        "SET GLOBAL read_only = OFF", f"DROP DATABASE IF EXISTS `{COPY_DB}`", f"CREATE DATABASE `{COPY_DB}`"
-    )
+    # the DR-side meta database too: a task's checkpoint there would make `drs run` resume, not copy
+    target.sql("SET GLOBAL read_only = OFF", f"DROP DATABASE IF EXISTS `{COPY_DB}`",
+               f"DROP DATABASE IF EXISTS `{META}`", f"CREATE DATABASE `{COPY_DB}`")  # fmt: skip
 
 
 def copy_with_dump(pair: BenchServers) -> float:
@@ -195,36 +195,95 @@ def _long_args(server: MariaDBServer) -> list[str]:
     return ["-h", "127.0.0.1", "-P", str(server.port), "-u", REPL_USER, "-p", REPL_PASSWORD]
 
 
-DRS_COPY_CHILD = r"""
-import json, sys, time
-from engine.snapshot import run_initial_copy
-from engine.spec import parse_spec
-spec = parse_spec(json.loads(sys.stdin.read()))
-began = time.monotonic()
-result = run_initial_copy(spec, parallel=int(sys.argv[1]))
-seconds = time.monotonic() - began
-hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
-print(json.dumps({"seconds": seconds, "rows": result.rows, "bytes": result.bytes, "vmhwm_kb": hwm}))
-"""
+READY_LABEL = "Disaster recovery in progress"  # the runner's status line once the task is replicating
 
 
-def copy_with_drs(pair: BenchServers, parallel: int) -> dict:
-    """run_initial_copy in a child process, so its peak RSS (VmHWM, and wait4's ru_maxrss) is its own."""
-    spec = json.dumps(spec_dict(pair, "bench-copy", [COPY_DB]))
-    began = time.monotonic()
-    child = subprocess.Popen(
-        [sys.executable, "-c", DRS_COPY_CHILD, str(parallel)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT, text=True,
-    )  # fmt: skip
-    out, _ = child.communicate(spec)
-    if child.returncode:
-        raise RuntimeError(f"DRS copy (parallel={parallel}) failed")
-    result = json.loads(out.strip().splitlines()[-1])
-    result["process_seconds"] = time.monotonic() - began
-    return result
+def drs_command(home: Path, *args: str) -> list[str]:
+    # `python -m engine.cli` from ROOT (not the venv's `drs` script): the engine measured is the one
+    # beside this file, even when the venv's editable install points at another checkout.
+    return [sys.executable, "-m", "engine.cli", "--home", str(home), *args]
 
 
-def bench_copy(pair: BenchServers, rows: int) -> dict:
+def create_task(pair: BenchServers, home: Path, name: str, databases: list[str]) -> None:
+    """`drs task create --skip-checks` (not timed: the user does it once, before the run)."""
+    spec_file = home / f"{name}.json"
+    spec_file.write_text(json.dumps(spec_dict(pair, name, databases)))
+    made = subprocess.run(drs_command(home, "task", "create", "--spec", str(spec_file), "--skip-checks"),
+                          cwd=ROOT, capture_output=True, text=True)  # fmt: skip
+    if made.returncode:
+        raise RuntimeError(f"drs task create {name} failed: {made.stderr.strip()}")
+
+
+@dataclass
+class DrsRun:
+    """A `drs run NAME` process, timed from its start until it prints that the task is replicating."""
+
+    home: Path
+    name: str
+    proc: subprocess.Popen | None = None
+    began: float = 0.0
+    ready_seconds: float | None = None
+    lines: list[str] = field(default_factory=list)
+
+    def start(self) -> None:
+        self.began = time.monotonic()
+        self.proc = subprocess.Popen(drs_command(self.home, "run", self.name), cwd=ROOT, text=True,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=1)  # fmt: skip
+
+    def wait_replicating(self, timeout: float) -> float:
+        """Seconds from process start to the `replicating` status line (read as it is printed)."""
+        assert self.proc is not None and self.proc.stdout is not None
+        timer = threading.Timer(timeout, self.proc.kill)
+        timer.start()
+        try:
+            for line in self.proc.stdout:
+                self.lines.append(line.rstrip())
+                if line.rstrip().endswith(READY_LABEL):
+                    self.ready_seconds = time.monotonic() - self.began
+                    return self.ready_seconds
+        finally:
+            timer.cancel()
+        err = self.proc.stderr.read() if self.proc.stderr else ""
+        raise RuntimeError(f"drs run ended before replicating: {self.lines[-5:]} {err[-800:]}")
+
+    def peak_rss_mb(self) -> float:
+        assert self.proc is not None
+        return rss_kb(self.proc.pid, "VmHWM") / 1024
+
+    def stop(self) -> int:
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def copy_with_drs_run(pair: BenchServers, name: str) -> dict:
+    """End to end as a user waits: `drs run` from process start until the task reports replicating."""
+    with tempfile.TemporaryDirectory(prefix="drs-bench-copy-") as tmp:
+        home = Path(tmp)
+        create_task(pair, home, name, [COPY_DB])
+        run = DrsRun(home, name)
+        run.start()
+        try:
+            seconds = run.wait_replicating(timeout=900)
+            peak = run.peak_rss_mb()
+        finally:
+            code = run.stop()
+    return {"seconds": seconds, "peak_rss_mb": peak, "exit_code": code}
+
+
+DRS_CONTENDER = "DRS `drs run` (process start → replicating)"
+DUMP_CONTENDER = "mariadb-dump --single-transaction | mariadb"
+MYDUMPER_CONTENDER = "mydumper + myloader, 2 threads"
+
+
+def bench_copy(pair: BenchServers, rows: int, repeats: int) -> dict:
     log(f"1. initial copy: making {rows:,} rows on the source")
     made = make_copy_table(pair.source, rows)
     src_rows, src_sum = table_facts(pair.source, COPY_DB, COPY_TABLE)
@@ -234,34 +293,42 @@ def bench_copy(pair: BenchServers, rows: int) -> dict:
         f"WHERE TABLE_SCHEMA='{COPY_DB}' AND TABLE_NAME='{COPY_TABLE}'"
     )[0]
     results: dict = {"rows": src_rows, "made_seconds": made, "data_mb": size[0] / 1048576, "index_mb": size[1] / 1048576,
-                     "avg_row_bytes": size[2], "contenders": []}  # fmt: skip
+                     "avg_row_bytes": size[2], "contenders": [], "load_before": os.getloadavg()}  # fmt: skip
 
     binlog_at = master_position(pair.target)
 
     def record(name: str, seconds: float, **extra) -> None:
+        """One run of a contender; a contender's row in the report is its median run."""
         nonlocal binlog_at
         check = same_table(pair.source, pair.target, COPY_DB, COPY_TABLE)
         now = master_position(pair.target)
         binlog_mb = _binlog_bytes(pair.target, binlog_at, now) / 1048576
         binlog_at = now
-        row = {"name": name, "seconds": seconds, "rows_per_s": src_rows / seconds, "target_binlog_mb": binlog_mb,
-               **check, **extra}  # fmt: skip
-        results["contenders"].append(row)
-        log(f"   {name}: {seconds:.1f} s, {row['rows_per_s']:,.0f} rows/s, identical={check['identical']}")
+        run = {"seconds": seconds, "target_binlog_mb": binlog_mb, **check, **extra}
+        runs.setdefault(name, []).append(run)
+        log(f"   {name}: {seconds:.2f} s, {src_rows / seconds:,.0f} rows/s, identical={check['identical']}")
 
-    fresh_target_db(pair.target)
-    record("mariadb-dump --single-transaction | mariadb", copy_with_dump(pair))
-    fresh_target_db(pair.target)
-    dump_s, load_s = copy_with_mydumper(pair)
-    record("mydumper + myloader, 2 threads", dump_s + load_s, dump_seconds=dump_s, load_seconds=load_s)
-    for parallel in (4, 2):
+    runs: dict[str, list[dict]] = {}
+    for _ in range(repeats):  # the contenders alternate, so a busy moment of the machine hits each alike
         fresh_target_db(pair.target)
-        drs = copy_with_drs(pair, parallel)
-        record(f"DRS run_initial_copy, parallel={parallel}", drs["seconds"], process_seconds=drs["process_seconds"],
-               peak_rss_mb=drs["vmhwm_kb"] / 1024, engine_rows=drs["rows"])  # fmt: skip
+        record(DUMP_CONTENDER, copy_with_dump(pair))
+        fresh_target_db(pair.target)
+        dump_s, load_s = copy_with_mydumper(pair)
+        record(MYDUMPER_CONTENDER, dump_s + load_s, dump_seconds=dump_s, load_seconds=load_s)
+        fresh_target_db(pair.target)
+        drs = copy_with_drs_run(pair, f"bench-copy-{rows}")
+        record(DRS_CONTENDER, drs["seconds"], peak_rss_mb=drs["peak_rss_mb"])
+    for name, tries in runs.items():
+        median = sorted(tries, key=lambda r: r["seconds"])[(len(tries) - 1) // 2]
+        results["contenders"].append({"name": name, **median, "rows_per_s": src_rows / median["seconds"],
+                                      "identical": all(t["identical"] for t in tries),
+                                      "all_seconds": [t["seconds"] for t in tries]})  # fmt: skip
+        if name == DRS_CONTENDER:
+            results["contenders"][-1]["peak_rss_mb"] = max(t["peak_rss_mb"] for t in tries)
+    results["load_after"] = os.getloadavg()
     assert src_sum  # the checksum is computed (a 0 would mean CHECKSUM TABLE was skipped)
     pair.source.sql(f"DROP DATABASE `{COPY_DB}`")  # frees the buffer pools for the next parts
-    pair.target.sql(f"DROP DATABASE `{COPY_DB}`")
+    pair.target.sql(f"DROP DATABASE `{COPY_DB}`", f"DROP DATABASE IF EXISTS `{META}`")
     return results
 
 
@@ -704,11 +771,195 @@ def bench_stream(pair: BenchServers, home: Path, minutes: float) -> dict:
     }
 
 
+# ---- 4. delay under sysbench oltp_write_only ---------------------------------------------------------
+
+SB_DB = "sbtest"
+SB_TABLES, SB_TABLE_SIZE, SB_THREADS = 4, 100_000, 4
+HEARTBEAT_EVERY = 0.1  # seconds between heartbeat rows written on the source
+
+
+def sysbench(pair: BenchServers, action: str, seconds: float = 0) -> str:
+    args = ["sysbench", "oltp_write_only", "--db-driver=mysql", "--mysql-host=127.0.0.1",
+            f"--mysql-port={pair.source.port}", f"--mysql-user={REPL_USER}", f"--mysql-password={REPL_PASSWORD}",
+            f"--mysql-db={SB_DB}", f"--tables={SB_TABLES}", f"--table-size={SB_TABLE_SIZE}"]  # fmt: skip
+    if action == "run":
+        args += [f"--threads={SB_THREADS}", f"--time={int(seconds)}", "--report-interval=0"]
+    return subprocess.run([*args, action], check=True, capture_output=True, text=True).stdout
+
+
+@dataclass
+class Heartbeat:
+    """pt-heartbeat's idea: the source stamps NOW(6) into a replicated row every HEARTBEAT_EVERY s;
+    the DR side's delay is its clock minus the stamp it holds (both servers share this machine's clock),
+    measured the same way for the native replica and for DRS."""
+
+    pair: BenchServers
+    stop: threading.Event = field(default_factory=threading.Event)
+    samples: list[tuple[float, float]] = field(default_factory=list)  # (seconds since start, delay)
+    threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self) -> None:
+        self.stop.clear()
+        self.samples = []
+        self.began = time.monotonic()
+        self.threads = [
+            threading.Thread(target=self._write, daemon=True),
+            threading.Thread(target=self._sample, daemon=True),
+        ]
+        for t in self.threads:
+            t.start()
+
+    def _write(self) -> None:
+        conn = self.pair.source.root()
+        with conn.cursor() as cur:
+            while not self.stop.wait(HEARTBEAT_EVERY):
+                cur.execute(f"UPDATE `{SB_DB}`.drs_heartbeat SET ts = NOW(6) WHERE id = 1")
+        conn.close()
+
+    def _sample(self) -> None:
+        conn = self.pair.target.root()
+        with conn.cursor() as cur:
+            while not self.stop.wait(1.0):
+                cur.execute(
+                    f"SELECT TIMESTAMPDIFF(MICROSECOND, ts, NOW(6)) / 1e6 FROM `{SB_DB}`.drs_heartbeat"
+                )
+                self.samples.append((time.monotonic() - self.began, float(cur.fetchone()[0])))
+        conn.close()
+
+    def finish(self) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join()
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def measured_load(pair: BenchServers, seconds: float, reached) -> dict:
+    """sysbench for `seconds` with the heartbeat on; then the time until `reached(end position)`."""
+    beat = Heartbeat(pair)
+    beat.start()
+    try:
+        out = sysbench(pair, "run", seconds)
+    finally:
+        beat.finish()
+    end = master_position(pair.source)
+    stopped = time.monotonic()
+    while not reached(end):
+        if time.monotonic() - stopped > 900:
+            raise RuntimeError("the DR side did not catch up within 15 min after the load stopped")
+        time.sleep(0.05)
+    drain = time.monotonic() - stopped
+    txns = int(out.split("transactions:", 1)[1].split()[0])
+    delays = [d for _, d in beat.samples]
+    half = delays[len(delays) // 2 :]
+    # growth of the delay over the second half of the load (seconds of delay per second): ~0 when bounded
+    slope = (half[-1] - half[0]) / max(1, len(half) - 1) if len(half) > 1 else 0.0
+    return {"service_tps": txns / seconds, "txns": txns, "p50": _percentile(delays, 0.5),
+            "p99": _percentile(delays, 0.99), "max": max(delays), "last": delays[-1], "slope": slope,
+            "bounded": slope < 0.05 and delays[-1] < 5.0, "drain_seconds": drain,
+            "applied_tps": txns / (seconds + drain), "samples": [round(d, 2) for d in delays]}  # fmt: skip
+
+
+def _native_reached(conn: pymysql.connections.Connection):
+    def reached(end: BinlogPosition) -> bool:
+        with conn.cursor(pymysql.cursors.DictCursor) as cur:
+            cur.execute("SHOW SLAVE STATUS")
+            st = cur.fetchone()
+        if st["Last_SQL_Errno"] or st["Last_IO_Errno"]:
+            raise RuntimeError(f"native replica failed: {st['Last_SQL_Error']} {st['Last_IO_Error']}")
+        at = BinlogPosition(st["Relay_Master_Log_File"], int(st["Exec_Master_Log_Pos"]), None)
+        return position_key(at) >= position_key(end)
+
+    return reached
+
+
+def _sb_identical(pair: BenchServers) -> bool:
+    return all(
+        same_table(pair.source, pair.target, SB_DB, f"sbtest{i}")["identical"]
+        for i in range(1, SB_TABLES + 1)
+    )
+
+
+def bench_sysbench(pair: BenchServers, seconds: float) -> dict:
+    log(f"4. sysbench oltp_write_only, {SB_THREADS} threads, {seconds:g} s: native replica, then DRS")
+    pair.target.sql("SET GLOBAL read_only = OFF", f"DROP DATABASE IF EXISTS `{SB_DB}`")
+    pair.source.sql(f"DROP DATABASE IF EXISTS `{SB_DB}`")
+    start = master_position(pair.source)
+    pair.source.sql(f"CREATE DATABASE `{SB_DB}`",
+                    f"CREATE TABLE `{SB_DB}`.drs_heartbeat (id INT PRIMARY KEY, ts DATETIME(6) NOT NULL)",
+                    f"INSERT INTO `{SB_DB}`.drs_heartbeat VALUES (1, NOW(6))")  # fmt: skip
+    sysbench(pair, "prepare")
+    results: dict = {"seconds": seconds, "threads": SB_THREADS, "tables": SB_TABLES, "table_size": SB_TABLE_SIZE,
+                     "load_before": os.getloadavg()}  # fmt: skip
+
+    # native: a replica of the source from before the prepare (it replays the prepare, then the load)
+    conn = pair.target.root()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("STOP SLAVE")
+            cur.execute("RESET SLAVE ALL")
+            cur.execute(
+                "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%s, MASTER_USER=%s, MASTER_PASSWORD=%s, "
+                "MASTER_LOG_FILE=%s, MASTER_LOG_POS=%s, MASTER_USE_GTID=no",
+                (pair.source.port, REPL_USER, REPL_PASSWORD, start.file, start.pos),
+            )
+            cur.execute("START SLAVE")
+        reached = _native_reached(conn)
+        prepared = master_position(pair.source)
+        while not reached(prepared):
+            time.sleep(0.1)
+        results["native"] = measured_load(pair, seconds, reached)
+        with conn.cursor() as cur:
+            cur.execute("STOP SLAVE")
+            cur.execute("RESET SLAVE ALL")
+    finally:
+        conn.close()
+    results["native"]["identical"] = _sb_identical(pair)
+    n = results["native"]
+    log(f"   native: service {n['service_tps']:,.0f} tps, delay p50 {n['p50']:.2f} s p99 {n['p99']:.2f} s, "
+        f"drained in {n['drain_seconds']:.1f} s, identical={n['identical']}")  # fmt: skip
+
+    # DRS: a fresh DR copy by `drs run`, then the same load
+    pair.target.sql(f"DROP DATABASE `{SB_DB}`", f"DROP DATABASE IF EXISTS `{META}`")
+    name = "bench-sysbench"
+    with tempfile.TemporaryDirectory(prefix="drs-bench-sb-") as tmp:
+        home = Path(tmp)
+        create_task(pair, home, name, [SB_DB])
+        run = DrsRun(home, name)
+        run.start()
+        checkpoint = DrCheckpoint(pair.target, name)
+        try:
+            results["drs_copy_seconds"] = run.wait_replicating(timeout=900)
+            results["drs"] = measured_load(pair, seconds, checkpoint.reached)
+            results["drs"]["peak_rss_mb"] = run.peak_rss_mb()
+        finally:
+            checkpoint.close()
+            run.stop()
+    results["drs"]["identical"] = _sb_identical(pair)
+    results["load_after"] = os.getloadavg()
+    d = results["drs"]
+    log(f"   DRS: service {d['service_tps']:,.0f} tps, applied {d['applied_tps']:,.0f} tps, delay p50 {d['p50']:.2f} s "
+        f"p99 {d['p99']:.2f} s max {d['max']:.2f} s, drained in {d['drain_seconds']:.1f} s, identical={d['identical']}")  # fmt: skip
+    pair.source.sql(f"DROP DATABASE `{SB_DB}`")
+    pair.target.sql(f"DROP DATABASE `{SB_DB}`")
+    return results
+
+
 # ---- report ---------------------------------------------------------------------------------------
 
 
 def render(
-    command: str, machine: dict, copy: dict, catch: dict, stream: dict, total: float, analysis: str
+    command: str,
+    machine: dict,
+    copies: list[dict],
+    catch: dict | None,
+    stream: dict | None,
+    sb: dict | None,
+    total: float,
+    analysis: str,
 ) -> str:
     lines: list[str] = []
     add = lines.append
@@ -738,101 +989,76 @@ def render(
         add(f"| {key} | {machine[key]} |")
     add("")
 
-    add(f"## 1. Initial copy of one {copy['rows']:,}-row table\n")
-    add(f"Table `{COPY_DB}.{COPY_TABLE}`: INT AUTO_INCREMENT primary key, VARCHAR(40), DATETIME(6), DECIMAL(12,2), "
-        f"INT, VARCHAR(16), nullable VARCHAR(40), a secondary index on the DATETIME; average row "
-        f"{copy['avg_row_bytes']} bytes, {copy['data_mb']:.0f} MB data + {copy['index_mb']:.0f} MB index on the source. "
-        "The target database is dropped and re-created before each contender; after each, COUNT(*) and "
-        "CHECKSUM TABLE are compared with the source. All four write the target's binlog (myloader with `-e`).\n")  # fmt: skip
-    add(
-        "| contender | seconds | rows/s | rows on target | CHECKSUM TABLE equal | target binlog written | peak RSS |"
-    )
-    add("|---|---:|---:|---:|:---:|---:|---:|")
-    by_name = {c["name"]: c for c in copy["contenders"]}
-    dump = by_name["mariadb-dump --single-transaction | mariadb"]
-    myd = by_name["mydumper + myloader, 2 threads"]
-    for c in copy["contenders"]:
-        rss = f"{c['peak_rss_mb']:.0f} MB" if "peak_rss_mb" in c else ""
-        add(
-            f"| {cell(c['name'])} | {c['seconds']:.1f} | {c['rows_per_s']:,.0f} | {c['rows']:,} | {'yes' if c['identical'] else '**NO**'} | {c['target_binlog_mb']:.0f} MB | {rss} |"
-        )
-    add("")
-    add("| ratio (rows/s of DRS ÷ rows/s of the anchor) | vs dump \\| load | vs mydumper/myloader |")
-    add("|---|---:|---:|")
-    for c in copy["contenders"]:
-        if c["name"].startswith("DRS"):
+    for copy in copies:
+        add(copy_section(copy))
+    if catch is None:
+        add("## 2. Catch-up\n\n(not run: `--parts` left it out)\n")
+    else:
+        add(f"## 2. Catch-up after {catch['rows']:,} row changes\n")
+        add(f"Table `{CDC_DB}.{CDC_TABLE}` (INT primary key, INT, VARCHAR(32), DATETIME(6), DECIMAL(10,2); "
+            f"{CDC_BASE_ROWS:,} rows to begin with). With replication stopped, a stored procedure on the source made "
+            f"{catch['txns']:,} transactions of 4 inserts + 3 updates + 3 deletes ({catch['made_seconds']:.1f} s on the "
+            f"source; {catch['backlog_mb']:.1f} MB of binlog from {catch['start']} to {catch['end']}). Each contender "
+            "starts from the same DR-side state at the start position (the target table is restored, unlogged, "
+            "between them) and is timed until it has applied up to the source's end position: the native replica "
+            "by `Exec_Master_Log_Pos` from `START SLAVE`, DRS by its DR-side checkpoint "
+            f"(`{META}.checkpoint`) from `TaskRunner.run()` (connects, then reads and applies).\n")  # fmt: skip
+        add("| contender | seconds | rows/s | CHECKSUM TABLE equal to the source |")
+        add("|---|---:|---:|:---:|")
+        for label, key in (
+            ("native replica (CHANGE MASTER TO ... START SLAVE)", "native"),
+            ("DRS TaskRunner", "drs"),
+        ):
+            r = catch[key]
             add(
-                f"| {c['name']} | {dump['seconds'] / c['seconds']:.2f} | {myd['seconds'] / c['seconds']:.2f} |"
+                f"| {label} | {r['seconds']:.2f} | {r['rows_per_s']:,.0f} | {'yes' if r['identical'] else '**NO**'} |"
             )
-    add("")
-    add(f"mydumper took {myd['dump_seconds']:.1f} s to dump and myloader {myd['load_seconds']:.1f} s to load "
-        "(`-t 2 -r 100000`, through a temporary directory). DRS figures are the `run_initial_copy` call "
-        "alone, in a child process (`python -c`), whose peak RSS is its VmHWM; with interpreter start and "
-        "imports the processes took "
-        + ", ".join(f"{c['process_seconds']:.1f} s" for c in copy["contenders"] if "process_seconds" in c)
-        + ". Target for the copy's memory: under 300 MB.\n")  # fmt: skip
-
-    add(f"## 2. Catch-up after {catch['rows']:,} row changes\n")
-    add(f"Table `{CDC_DB}.{CDC_TABLE}` (INT primary key, INT, VARCHAR(32), DATETIME(6), DECIMAL(10,2); "
-        f"{CDC_BASE_ROWS:,} rows to begin with). With replication stopped, a stored procedure on the source made "
-        f"{catch['txns']:,} transactions of 4 inserts + 3 updates + 3 deletes ({catch['made_seconds']:.1f} s on the "
-        f"source; {catch['backlog_mb']:.1f} MB of binlog from {catch['start']} to {catch['end']}). Each contender "
-        "starts from the same DR-side state at the start position (the target table is restored, unlogged, "
-        "between them) and is timed until it has applied up to the source's end position: the native replica "
-        "by `Exec_Master_Log_Pos` from `START SLAVE`, DRS by its DR-side checkpoint "
-        f"(`{META}.checkpoint`) from `TaskRunner.run()` (connects, then reads and applies).\n")  # fmt: skip
-    add("| contender | seconds | rows/s | CHECKSUM TABLE equal to the source |")
-    add("|---|---:|---:|:---:|")
-    for label, key in (
-        ("native replica (CHANGE MASTER TO ... START SLAVE)", "native"),
-        ("DRS TaskRunner", "drs"),
-    ):
-        r = catch[key]
-        add(
-            f"| {label} | {r['seconds']:.2f} | {r['rows_per_s']:,.0f} | {'yes' if r['identical'] else '**NO**'} |"
-        )
-    prof = catch["profile"]
-    add(f"| DRS TaskRunner under cProfile (for the profile below) | {prof['seconds']:.2f} | "
-        f"{catch['rows'] / prof['seconds']:,.0f} | {'yes' if prof['identical'] else '**NO**'} |")  # fmt: skip
-    add("")
-    add(f"**Ratio DRS ÷ native (rows/s): {catch['ratio']:.3f}** (target ≥ 0.25).\n")
-    add("### Where the DRS catch-up time goes (cProfile, one profile per thread)\n")
-    add("The runner has two threads: the binlog reader (python-mysql-replication + engine.rowdecode + "
-        "engine.stream, feeding a queue) and the apply loop (engine.apply building SQL, pymysql sending it "
-        "and waiting for the target). Own time per category; builtins (`int.from_bytes`, `str.join`...) are "
-        "charged to the function that called them. cProfile slows Python-heavy code more than waiting, so "
-        "read the shares, not the seconds. Each thread's time includes connecting at the start and up to one "
-        "heartbeat (1 s) of idle reading after the end position was reached, before the stop was noticed. "
-        "'socket writes' block when the server has not yet read the previous bytes (a 4 MB upsert), so in the "
-        "apply thread they are waiting on the DR server too.\n")  # fmt: skip
-    for tname, t in sorted(prof["threads"].items()):
-        add(f"**Thread `{tname}`** — {t['wall']:.1f} s alive, {t['profiled']:.1f} s accounted:\n")
-        add("| category | seconds | share |")
-        add("|---|---:|---:|")
-        for cat, sec in t["categories"]:
-            if sec >= 0.005 * t["profiled"]:
-                add(f"| {cat} | {sec:.2f} | {100 * sec / max(t['profiled'], 1e-9):.0f}% |")
+        prof = catch["profile"]
+        add(f"| DRS TaskRunner under cProfile (for the profile below) | {prof['seconds']:.2f} | "
+            f"{catch['rows'] / prof['seconds']:,.0f} | {'yes' if prof['identical'] else '**NO**'} |")  # fmt: skip
         add("")
-        add("<details><summary>top functions by cumulative time</summary>\n")
-        add("| function | calls | own s | cumulative s |")
-        add("|---|---:|---:|---:|")
-        for f in t["top"]:
-            add(f"| `{f['function']}` | {f['calls']:,} | {f['own']:.2f} | {f['cumulative']:.2f} |")
-        add("\n</details>\n")
+        add(f"**Ratio DRS ÷ native (rows/s): {catch['ratio']:.3f}** (target ≥ 0.25).\n")
+        add("### Where the DRS catch-up time goes (cProfile, one profile per thread)\n")
+        add("The runner has two threads: the binlog reader (python-mysql-replication + engine.rowdecode + "
+            "engine.stream, feeding a queue) and the apply loop (engine.apply building SQL, pymysql sending it "
+            "and waiting for the target). Own time per category; builtins (`int.from_bytes`, `str.join`...) are "
+            "charged to the function that called them. cProfile slows Python-heavy code more than waiting, so "
+            "read the shares, not the seconds. Each thread's time includes connecting at the start and up to one "
+            "heartbeat (1 s) of idle reading after the end position was reached, before the stop was noticed. "
+            "'socket writes' block when the server has not yet read the previous bytes (a 4 MB upsert), so in the "
+            "apply thread they are waiting on the DR server too.\n")  # fmt: skip
+        for tname, t in sorted(prof["threads"].items()):
+            add(f"**Thread `{tname}`** — {t['wall']:.1f} s alive, {t['profiled']:.1f} s accounted:\n")
+            add("| category | seconds | share |")
+            add("|---|---:|---:|")
+            for cat, sec in t["categories"]:
+                if sec >= 0.005 * t["profiled"]:
+                    add(f"| {cat} | {sec:.2f} | {100 * sec / max(t['profiled'], 1e-9):.0f}% |")
+            add("")
+            add("<details><summary>top functions by cumulative time</summary>\n")
+            add("| function | calls | own s | cumulative s |")
+            add("|---|---:|---:|---:|")
+            for f in t["top"]:
+                add(f"| `{f['function']}` | {f['calls']:,} | {f['own']:.2f} | {f['cumulative']:.2f} |")
+            add("\n</details>\n")
 
-    add("## 3. Memory of `drs run` while streaming\n")
-    add(f"`drs --home DIR run bench-cdc --quiet` (a separate process) for **{stream['minutes']:g} minutes** "
-        f"(the target duration is 10; this run used {stream['minutes']:g}) while the source took a steady "
-        f"{stream['rows_per_second']} row changes/s in 10-row transactions ({stream['row_changes']:,} in all); "
-        f"VmRSS sampled every {SAMPLE_SECONDS:.0f} s from the moment the runner was applying.\n")  # fmt: skip
-    add(
-        "| start | end | max of samples | VmHWM (peak) | caught up after load stopped | target identical to source |"
-    )
-    add("|---:|---:|---:|---:|---:|:---:|")
-    add(f"| {stream['start_mb']:.1f} MB | {stream['end_mb']:.1f} MB | {stream['max_mb']:.1f} MB | "
-        f"{stream['peak_hwm_mb']:.1f} MB | {stream['drain_seconds']:.1f} s | {'yes' if stream['identical'] else '**NO**'} |\n")  # fmt: skip
-    add("Samples (seconds, MB): " + ", ".join(f"{t}: {mb}" for t, mb in stream["samples"]) + "\n")
-    add(targets(copy, catch, stream))
+    if stream is None:
+        add("## 3. Memory while streaming\n\n(not run: `--parts` left it out)\n")
+    else:
+        add("## 3. Memory of `drs run` while streaming\n")
+        add(f"`drs --home DIR run bench-cdc --quiet` (a separate process) for **{stream['minutes']:g} minutes** "
+            f"(the target duration is 10; this run used {stream['minutes']:g}) while the source took a steady "
+            f"{stream['rows_per_second']} row changes/s in 10-row transactions ({stream['row_changes']:,} in all); "
+            f"VmRSS sampled every {SAMPLE_SECONDS:.0f} s from the moment the runner was applying.\n")  # fmt: skip
+        add(
+            "| start | end | max of samples | VmHWM (peak) | caught up after load stopped | target identical to source |"
+        )
+        add("|---:|---:|---:|---:|---:|:---:|")
+        add(f"| {stream['start_mb']:.1f} MB | {stream['end_mb']:.1f} MB | {stream['max_mb']:.1f} MB | "
+            f"{stream['peak_hwm_mb']:.1f} MB | {stream['drain_seconds']:.1f} s | {'yes' if stream['identical'] else '**NO**'} |\n")  # fmt: skip
+        add("Samples (seconds, MB): " + ", ".join(f"{t}: {mb}" for t, mb in stream["samples"]) + "\n")
+    add(sysbench_section(sb))
+    add(targets(copies, catch, stream, sb))
     add(ANALYSIS_START)
     add(analysis or "(No analysis written for this run yet.)")
     add(ANALYSIS_END)
@@ -860,81 +1086,207 @@ def kept_analysis(out: Path) -> str:
 
 
 def kept_compare_section(out: Path) -> str:
-    """bench/compare_bench.py's section of an earlier report (its own run and command), carried over."""
-    from compare_bench import SECTION_END, SECTION_START
+    """The other benches' sections of an earlier report (compare_bench.py's and those after it: gui,
+    cli), each with its own run and command, carried over whole."""
+    from compare_bench import SECTION_START
 
     if not out.exists():
         return ""
     text = out.read_text()
-    if SECTION_START not in text or SECTION_END not in text:
+    if SECTION_START not in text:
         return ""
-    return "\n" + SECTION_START + text.split(SECTION_START, 1)[1].split(SECTION_END, 1)[0] + SECTION_END + "\n"
+    return "\n" + SECTION_START + text.split(SECTION_START, 1)[1]
 
 
-def targets(copy: dict, catch: dict, stream: dict) -> str:
-    drs = [c for c in copy["contenders"] if "peak_rss_mb" in c]
-    peak = max(c["peak_rss_mb"] for c in drs)
-    growth = stream["end_mb"] - stream["start_mb"]
-    same = _all_identical(copy, catch, stream)
-    rows = [
-        ("initial copy peak RSS < 300 MB", f"{peak:.0f} MB", peak < 300),
-        ("catch-up rows/s ≥ 0.25 × native", f"{catch['ratio']:.3f} × native", catch["ratio"] >= 0.25),
-        (
-            "streaming RSS flat (end − start < 5 MB)",
-            f"{growth:+.1f} MB over {stream['minutes']:g} min",
-            growth < 5,
-        ),
-        ("streaming measured for 10 minutes", f"{stream['minutes']:g} min", stream["minutes"] >= 10),
+def copy_section(copy: dict) -> str:
+    lines: list[str] = []
+    add = lines.append
+    add(f"## 1. Initial copy of one {copy['rows']:,}-row table, end to end\n")
+    add(f"Table `{COPY_DB}.{COPY_TABLE}`: INT AUTO_INCREMENT primary key, VARCHAR(40), DATETIME(6), DECIMAL(12,2), "
+        f"INT, VARCHAR(16), nullable VARCHAR(40), a secondary index on the DATETIME; average row "
+        f"{copy['avg_row_bytes']} bytes, {copy['data_mb']:.0f} MB data + {copy['index_mb']:.0f} MB index on the source. "
+        "The target database is dropped and re-created before each contender; after each, COUNT(*) and "
+        "CHECKSUM TABLE are compared with the source. All three write the target's binlog (myloader with `-e`). "
+        f"The three run alternately, {len(copy['contenders'][0]['all_seconds'])} times each; a contender's "
+        "figure is its median run (peak RSS: the highest of its runs). "
+        "Each is timed as a user waits, process start included: the dump and load pipeline; mydumper into a "
+        "temporary directory, then myloader; DRS from starting `python -m engine.cli --home H run NAME` (the task "
+        "made beforehand with `drs task create --skip-checks`, not timed) until it prints that the task is "
+        "replicating. Load average "
+        f"{', '.join(f'{x:.1f}' for x in copy['load_before'])} before, "
+        f"{', '.join(f'{x:.1f}' for x in copy['load_after'])} after.\n")  # fmt: skip
+    add(
+        "| contender | seconds (median) | every run (s) | rows/s | rows on target | CHECKSUM TABLE equal "
+        "| target binlog written | peak RSS |"
+    )
+    add("|---|---:|---|---:|---:|:---:|---:|---:|")
+    by_name = {c["name"]: c for c in copy["contenders"]}
+    dump, myd, drs = by_name[DUMP_CONTENDER], by_name[MYDUMPER_CONTENDER], by_name[DRS_CONTENDER]
+    for c in copy["contenders"]:
+        rss = f"{c['peak_rss_mb']:.0f} MB" if "peak_rss_mb" in c else ""
+        every = ", ".join(f"{x:.2f}" for x in c["all_seconds"])
+        add(f"| {cell(c['name'])} | {c['seconds']:.2f} | {every} | {c['rows_per_s']:,.0f} | {c['rows']:,} | "
+            f"{'yes' if c['identical'] else '**NO**'} | {c['target_binlog_mb']:.0f} MB | {rss} |")  # fmt: skip
+    add("")
+    add(f"**Ratio (anchor's seconds ÷ DRS's seconds): {dump['seconds'] / drs['seconds']:.2f}× dump | load, "
+        f"{myd['seconds'] / drs['seconds']:.2f}× mydumper + myloader** (goals ≥ 1.5× and ≥ 1.0×). "
+        f"mydumper took {myd['dump_seconds']:.1f} s to dump and myloader {myd['load_seconds']:.1f} s to load "
+        "(`-t 2 -r 100000`).\n")  # fmt: skip
+    return "\n".join(lines)
+
+
+def sysbench_section(sb: dict | None) -> str:
+    if sb is None:
+        return "## 4. Delay under sysbench\n\n(not run: `--parts` left it out)\n"
+    lines: list[str] = []
+    add = lines.append
+    add(f"## 4. Delay under sysbench `oltp_write_only`, {sb['threads']} threads, {sb['seconds']:g} s\n")
+    add(f"`sysbench oltp_write_only --tables={sb['tables']} --table-size={sb['table_size']:,} "
+        f"--threads={sb['threads']} --time={int(sb['seconds'])}` on the source, first with a native replica "
+        "(`CHANGE MASTER TO` the position before `prepare`, `START SLAVE`, caught up before the load), then with a "
+        f"DRS task (`drs run`: initial copy of `{SB_DB}` in {sb['drs_copy_seconds']:.1f} s, then the same load). "
+        f"Delay measured the same way for both, pt-heartbeat style: the source stamps `NOW(6)` into a row of "
+        f"`{SB_DB}.drs_heartbeat` every {HEARTBEAT_EVERY} s; every second the DR side's `NOW(6)` minus the stamp "
+        "it holds. 'Drained' is the time from the end of the load until the DR side has applied up to the "
+        "source's binlog position at that moment (the replica's `Exec_Master_Log_Pos`, DRS's DR-side checkpoint). "
+        "'Bounded': the delay grew by less than 0.05 s per second over the load's second half and ended under 5 s. "
+        f"Load average {', '.join(f'{x:.1f}' for x in sb['load_before'])} before, "
+        f"{', '.join(f'{x:.1f}' for x in sb['load_after'])} after.\n")  # fmt: skip
+    add(
+        "| DR side | service tps | applied tps (load + drain) | delay p50 | p99 | max | at load end | bounded | drained in | tables equal |"
+    )
+    add("|---|---:|---:|---:|---:|---:|---:|:---:|---:|:---:|")
+    for label, key in (("native replica", "native"), ("DRS `drs run`", "drs")):
+        r = sb[key]
+        add(f"| {label} | {r['service_tps']:,.0f} | {r['applied_tps']:,.0f} | {r['p50']:.2f} s | {r['p99']:.2f} s | "
+            f"{r['max']:.2f} s | {r['last']:.2f} s | {'yes' if r['bounded'] else '**no**'} | "
+            f"{r['drain_seconds']:.1f} s | {'yes' if r['identical'] else '**NO**'} |")  # fmt: skip
+    add("")
+    ratio = sb["drs"]["applied_tps"] / sb["native"]["applied_tps"]
+    add(f"**Ratio of applied tps, DRS ÷ native: {ratio:.2f}** (goal ≥ 1.0, i.e. keeping up like the replica). "
+        f"DRS peak RSS {sb['drs']['peak_rss_mb']:.0f} MB.\n")  # fmt: skip
+    for label, key in (("native", "native"), ("DRS", "drs")):
+        add(
+            f"Delay samples, {label} (s, one a second): "
+            + ", ".join(f"{d:g}" for d in sb[key]["samples"])
+            + "\n"
+        )
+    return "\n".join(lines)
+
+
+def targets(copies: list[dict], catch: dict | None, stream: dict | None, sb: dict | None) -> str:
+    rows: list[tuple[str, str, bool]] = []
+    for copy in copies:
+        by = {c["name"]: c for c in copy["contenders"]}
+        drs = by[DRS_CONTENDER]
+        vs_myd = by[MYDUMPER_CONTENDER]["seconds"] / drs["seconds"]
+        vs_dump = by[DUMP_CONTENDER]["seconds"] / drs["seconds"]
+        rows.append(
+            (
+                f"copy {copy['rows']:,} rows end to end ≥ 1.0× mydumper+myloader",
+                f"{vs_myd:.2f}×",
+                vs_myd >= 1.0,
+            )
+        )
+        rows.append(
+            (f"copy {copy['rows']:,} rows end to end ≥ 1.5× dump | load", f"{vs_dump:.2f}×", vs_dump >= 1.5)
+        )
+        if copy["rows"] >= 1_000_000:
+            rows.append(
+                (
+                    f"copy {copy['rows']:,} rows peak RSS < 200 MB",
+                    f"{drs['peak_rss_mb']:.0f} MB",
+                    drs["peak_rss_mb"] < 200,
+                )
+            )
+    if catch is not None:
+        rows.append(
+            ("catch-up rows/s ≥ 1.0 × native", f"{catch['ratio']:.3f} × native", catch["ratio"] >= 1.0)
+        )
+    if stream is not None:
+        growth = stream["end_mb"] - stream["start_mb"]
+        rows.append(
+            (
+                "streaming RSS flat (end − start < 5 MB)",
+                f"{growth:+.1f} MB over {stream['minutes']:g} min",
+                growth < 5,
+            )
+        )
+    if sb is not None:
+        ratio = sb["drs"]["applied_tps"] / sb["native"]["applied_tps"]
+        rows.append(
+            ("sysbench oltp_write_only: DRS applied tps ≥ 1.0 × native", f"{ratio:.2f}×", ratio >= 1.0)
+        )
+        rows.append(("sysbench oltp_write_only: delay bounded", f"p50 {sb['drs']['p50']:.1f} s, p99 {sb['drs']['p99']:.1f} s",
+                     sb["drs"]["bounded"]))  # fmt: skip
+    same = _all_identical(copies, catch, stream, sb)
+    rows.append(
         (
             "every copy and catch-up ends identical to the source",
             "CHECKSUM TABLE equal" if same else "a difference",
             same,
-        ),
-    ]
+        )
+    )
     out = ["## Targets\n", "| target | this run | met |", "|---|---|:---:|"]
-    out += [f"| {name} | {value} | {'yes' if ok else '**no**'} |" for name, value, ok in rows]
+    out += [f"| {cell(name)} | {value} | {'yes' if ok else '**no**'} |" for name, value, ok in rows]
     return "\n".join(out) + "\n"
 
 
-def _all_identical(copy: dict, catch: dict, stream: dict) -> bool:
-    parts = [c["identical"] for c in copy["contenders"]]
-    parts += [
-        catch["native"]["identical"],
-        catch["drs"]["identical"],
-        catch["profile"]["identical"],
-        stream["identical"],
-    ]
+def _all_identical(copies: list[dict], catch: dict | None, stream: dict | None, sb: dict | None) -> bool:
+    parts = [c["identical"] for copy in copies for c in copy["contenders"]]
+    if catch is not None:
+        parts += [catch["native"]["identical"], catch["drs"]["identical"], catch["profile"]["identical"]]
+    if stream is not None:
+        parts.append(stream["identical"])
+    if sb is not None:
+        parts += [sb["native"]["identical"], sb["drs"]["identical"]]
     return all(parts)
+
+
+PARTS = ("copy", "catchup", "stream", "sysbench")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the initial-copy table")
+    parser.add_argument("--rows", default="300000,1000000",
+                        help="rows of the initial-copy table, comma-separated: one end-to-end copy per size")  # fmt: skip
+    parser.add_argument("--copy-runs", type=int, default=3, help="runs of each copy contender, alternating")
     parser.add_argument("--changes", type=int, default=200_000, help="row changes in the catch-up backlog")
     parser.add_argument("--stream-minutes", type=float, default=2.0, help="minutes of streaming under load")
+    parser.add_argument(
+        "--sysbench-seconds", type=float, default=90, help="seconds of sysbench load per contender"
+    )
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}")
     parser.add_argument("--out", default="docs/benchmarks.md", help="Markdown report (relative to the repo)")
     parser.add_argument("--json", help="also write the raw figures here")
     args = parser.parse_args(argv)
+    parts = set(args.parts.split(","))
+    if parts - set(PARTS):
+        parser.error(f"--parts: unknown {', '.join(sorted(parts - set(PARTS)))}; allowed: {', '.join(PARTS)}")
+    sizes = [int(x) for x in args.rows.split(",") if x.strip()]
     command = "python bench/run_bench.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     began = time.monotonic()
+    catch = stream = sb = None
     with bench_servers() as pair, tempfile.TemporaryDirectory(prefix="drs-bench-home-") as home:
         machine = machine_facts(pair)
         log(f"servers up: source :{pair.source.port}, target :{pair.target.port}; {machine['mariadb']}")
-        copy = bench_copy(pair, args.rows)
-        catch = bench_catch_up(pair, Path(home), args.changes)
-        stream = bench_stream(pair, Path(home), args.stream_minutes)
+        copies = [bench_copy(pair, rows, args.copy_runs) for rows in sizes] if "copy" in parts else []
+        if "catchup" in parts or "stream" in parts:
+            catch = bench_catch_up(pair, Path(home), args.changes)
+        if "stream" in parts:
+            stream = bench_stream(pair, Path(home), args.stream_minutes)
+        if "sysbench" in parts:
+            sb = bench_sysbench(pair, args.sysbench_seconds)
         machine["load_after"] = os.getloadavg()
     total = time.monotonic() - began
     out = Path(args.out) if Path(args.out).is_absolute() else ROOT / args.out
-    report = render(command.strip(), machine, copy, catch, stream, total, kept_analysis(out))
+    report = render(command.strip(), machine, copies, catch, stream, sb, total, kept_analysis(out))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(report + kept_compare_section(out))
     if args.json:
-        Path(args.json).write_text(
-            json.dumps(
-                {"machine": machine, "copy": copy, "catch_up": catch, "stream": stream}, indent=1, default=str
-            )
-        )
+        Path(args.json).write_text(json.dumps(
+            {"machine": machine, "copies": copies, "catch_up": catch, "stream": stream, "sysbench": sb},
+            indent=1, default=str))  # fmt: skip
     log(f"report written to {out} ({total / 60:.1f} min)")
     return 0
 

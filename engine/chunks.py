@@ -31,6 +31,12 @@ GEOMETRY_TYPES = {
     "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon",
     "geometrycollection", "geomcollection",
 }  # fmt: skip
+# kinds whose values travel as LOAD DATA fields; geometry (WKB plus SRID) and types of unknown text
+# form go as INSERT literals
+LOAD_KINDS = {"number", "float", "bit", "temporal", "text", "binary"}
+# LOAD DATA's NULL, the two characters \N; written without backslashes, so the source session's
+# NO_BACKSLASH_ESCAPES cannot change it (the same for the tab and newline below)
+NULL_FIELD_SQL = "CHAR(92,78)"
 KEYSET_TYPES = (
     NUMBER_TYPES - {"double", "real"} | TEMPORAL_TYPES | {"char", "varchar", "binary", "varbinary", "bit"}
 )
@@ -91,6 +97,33 @@ class Column:
         return f"IF({c} IS NULL,'NULL',CONCAT('X''',HEX({c}),''''))"
 
     @property
+    def load_field_sql(self) -> str:
+        """Server-side expression: this column's value as one LOAD DATA field (`\\N` for NULL). Only the
+        kinds in LOAD_KINDS; strings travel as hex, the rest in their own text form (digits, dates), so no
+        field holds a tab, newline or backslash."""
+        c = quote_ident(self.name)
+        kind = self.kind
+        if kind in ("text", "binary"):
+            return f"IF({c} IS NULL,{NULL_FIELD_SQL},HEX({c}))"
+        if kind == "float":
+            return f"IFNULL({float_as_double_sql(c, None)},{NULL_FIELD_SQL})"
+        if kind == "bit":
+            return f"IFNULL({c}+0,{NULL_FIELD_SQL})"
+        return f"IFNULL({c},{NULL_FIELD_SQL})"  # number, temporal: their own text form, as in literal_sql
+
+    def load_target(self, n: int) -> tuple[str, str | None]:
+        """(what the field is read into, the SET assignment that stores it), for LOAD DATA's column list."""
+        c = quote_ident(self.name)
+        var = f"@drs_v{n}"
+        if self.kind == "text":  # the bytes as this column's character set, like `_charset X'..'`
+            return var, f"{c} = CONVERT(UNHEX({var}) USING {self.charset or 'utf8mb4'})"
+        if self.kind == "binary":
+            return var, f"{c} = UNHEX({var})"
+        if self.kind == "bit":  # LOAD DATA would store the digits' characters as bits
+            return var, f"{c} = CAST({var} AS UNSIGNED)"
+        return c, None
+
+    @property
     def raw_sql(self) -> str:
         """For rows formatted in Python: long values raw (hexed here), the rest as literals."""
         return quote_ident(self.name) if self.kind in ("text", "binary") else self.literal_sql
@@ -133,10 +166,29 @@ class TableState:
         return f"{self.db}.{self.name}"
 
     @property
+    def loadable(self) -> bool:
+        """Its rows can travel as LOAD DATA fields (see Column.load_field_sql)."""
+        return bool(self.key) and self.server_format and all(c.kind in LOAD_KINDS for c in self.columns)
+
+    @property
+    def load_sql(self) -> bytes:
+        """LOAD DATA LOCAL INFILE of one chunk made by load_rows_sql (engine.infile sends the chunk)."""
+        targets, sets = [], []
+        for n, c in enumerate(self.columns):
+            target, assignment = c.load_target(n)
+            targets.append(target)
+            if assignment:
+                sets.append(assignment)
+        return (
+            f"LOAD DATA LOCAL INFILE 'drs-chunk' INTO TABLE {qualified(self.db, self.name)} CHARACTER SET binary "
+            "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
+            f"({','.join(targets)})" + (f" SET {', '.join(sets)}" if sets else "")
+        ).encode()
+
+    @property
     def insert_prefix(self) -> bytes:
         cols = ",".join(quote_ident(c.name) for c in self.columns)
         return f"INSERT INTO {qualified(self.db, self.name)} ({cols}) VALUES ".encode()
-
 
 
 # ---- planning --------------------------------------------------------------------------------------
@@ -226,7 +278,6 @@ def plan_table(
     return state
 
 
-
 # ---- the SQL of a chunk -----------------------------------------------------------------------------
 
 
@@ -251,6 +302,13 @@ def tuple_sql(columns: Sequence[Column]) -> str:
     return "CONCAT('('," + ",',',".join(c.literal_sql for c in columns) + ",')')"
 
 
+def load_row_sql(columns: Sequence[Column]) -> str:
+    """The row as LOAD DATA fields: tab-separated, newline-ended (GROUP_CONCAT them with SEPARATOR '').
+    CONCAT, not CONCAT_WS: a value over the packet size comes back NULL and must make the whole row
+    NULL (detected and re-read), never vanish."""
+    return "CONCAT(" + ",CHAR(9),".join(c.load_field_sql for c in columns) + ",CHAR(10))"
+
+
 def split_tuples(data: bytes, limit: int) -> list[bytes]:
     """Cut '(..),(..),..' into pieces under `limit` at tuple boundaries (no literal contains '),(')."""
     pieces = []
@@ -264,4 +322,3 @@ def split_tuples(data: bytes, limit: int) -> list[bytes]:
         data = data[cut + 2 :]
     pieces.append(data)
     return pieces
-

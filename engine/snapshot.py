@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import pymysql
 
+from engine import infile
 from engine import schema as sch
 from engine.chunks import TableState, plan_table
 from engine.connect import (
@@ -164,7 +165,10 @@ def run_initial_copy(
         definer = sch.current_account(target) if spec.migrate_definer else None
         if not spec.migrate_definer:
             sch.log_missing_definers(target, schemas, log)
-        target_packet = int(variables(target, "max_allowed_packet")["max_allowed_packet"] or 16 << 20)
+        target_vars = variables(target, "max_allowed_packet", "local_infile")
+        target_packet = int(target_vars["max_allowed_packet"] or 16 << 20)
+        # rows go as LOAD DATA LOCAL INFILE where the DR server takes it, else as INSERTs
+        load_data = (target_vars["local_infile"] or "").upper() in ("ON", "1") and infile.available()
         defer = _tables_to_index_later(reader0, schemas, plans)
         index_later: dict[tuple[str, str], str] = {}
         for s in schemas:
@@ -177,7 +181,7 @@ def run_initial_copy(
             )
 
         progress = ProgressReporter(plans, on_progress)
-        copier = Copier(spec, snap, plans, throttle, stop, log, target_packet)
+        copier = Copier(spec, snap, plans, throttle, stop, log, target_packet, load_data)
         copier.run(progress.tick)
         if copier.errors:
             raise copier.errors[0]
@@ -215,7 +219,9 @@ def run_initial_copy(
             snap.position, databases, len(plans), rows, nbytes, seconds, triggers, tuple(disabled)
         )
     except pymysql.err.MySQLError as exc:
-        raise ReplicationError(f"initial copy failed: {server_error(exc)}") from exc  # the runner reads the cause
+        raise ReplicationError(
+            f"initial copy failed: {server_error(exc)}"
+        ) from exc  # the runner reads the cause
     finally:
         snap.close()
         if target is not None:
