@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from engine.errors import DrsError
 from engine.tasks import TaskService
 
+from .colours import SEMANTIC_COLOURS, is_dark, semantic_colour  # noqa: F401 - re-exported
 from .settings import gui_settings, remember
 from .task_model import load_icon, resource
 
@@ -24,18 +25,6 @@ ColorScheme = Literal["light", "dark", "system"]
 COLOR_SCHEMES: tuple[ColorScheme, ...] = ("system", "light", "dark")
 COLOR_SCHEME_KEY = "view/colorScheme"
 _SCHEME_PROPERTY = "drsColorScheme"
-
-# Semantic colours (errors, alarms, the destructive button) per palette lightness: one hue, two shades,
-# each with a contrast of at least 4.5 against the window colour it is drawn on.
-SEMANTIC_COLOURS: dict[str, tuple[str, str]] = {  # role: (on a light palette, on a dark palette)
-    "error": ("#b42318", "#ff8a80"),
-    "alarm": ("#c81e1e", "#ff8a80"),
-    "warning": ("#9a3412", "#fdba74"),
-    "ok": ("#1b7f3b", "#7ee2a0"),
-    "danger-button": ("#c62828", "#c62828"),  # white text on it in both schemes
-    "danger-button-hover": ("#a61f1f", "#a61f1f"),
-}
-
 
 def dark_palette() -> QPalette:
     """A dark QPalette for Fusion, every role set (so no light default leaks into a dark window)."""
@@ -73,17 +62,6 @@ def dark_palette() -> QPalette:
     palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Highlight, QColor("#45464c"))
     palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Base, window)
     return palette
-
-
-def is_dark(palette: QPalette) -> bool:
-    return palette.color(QPalette.ColorRole.Window).lightnessF() < 0.5
-
-
-def semantic_colour(role: str, palette: QPalette | None = None) -> QColor:
-    """The error/alarm/warning/ok colour that reads on `palette` (default: the application's)."""
-    palette = palette or QGuiApplication.palette()
-    light, dark = SEMANTIC_COLOURS[role]
-    return QColor(dark if is_dark(palette) else light)
 
 
 def semantic_rules(palette: QPalette) -> str:

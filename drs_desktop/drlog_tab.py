@@ -22,7 +22,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QColor, QHideEvent, QShowEvent
+from PySide6.QtGui import QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from drs_desktop.colours import semantic_colour
 from engine.store import LOG_LEVELS, DrLogEntry, Store
 
 from .rowmodel import RowTableModel
@@ -53,7 +54,7 @@ TIME_RANGES: tuple[tuple[str, int | None], ...] = (
     ("Last 24 hours", 86400),
     ("Last 7 days", 7 * 86400),
 )
-LEVEL_COLOURS = {"warning": QColor("#c2410c"), "alarm": QColor("#dc2626"), "error": QColor("#dc2626")}
+LEVEL_COLOURS = {"warning": "warning", "alarm": "alarm", "error": "error"}  # level: semantic colour role
 
 
 class LogTableModel(RowTableModel):
@@ -81,7 +82,8 @@ class LogTableModel(RowTableModel):
                 return entry.component
             return entry.message
         if role == Qt.ItemDataRole.ForegroundRole and column == 1:
-            return LEVEL_COLOURS.get(entry.level)
+            role_name = LEVEL_COLOURS.get(entry.level)
+            return semantic_colour(role_name) if role_name else None
         if role == Qt.ItemDataRole.UserRole:
             return entry.level
         return None

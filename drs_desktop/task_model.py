@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QStyleOptionViewItem,
 )
 
+from drs_desktop.colours import semantic_colour
 from engine.health import effective_delay
 from engine.records import TaskRecord
 from engine.status import RUNNING, Status
@@ -366,7 +367,7 @@ class TaskTableModel(QAbstractTableModel):
                     else status_icon(record.status)
                 )
             if role == Qt.ItemDataRole.ForegroundRole and state in HEALTH_COLOURS:
-                return QColor(HEALTH_COLOURS[state])
+                return semantic_colour(state)  # readable on a light or a dark palette
             if role == HealthRole:
                 return state
             if role == Qt.ItemDataRole.ToolTipRole:

@@ -406,3 +406,23 @@ def test_a_status_bar_note_goes_away_and_the_permanent_parts_stay(qtbot, open_wi
     qtbot.waitUntil(lambda: bar.currentMessage() == "", timeout=WAIT_MS)
     assert window.counts_label.isVisible() and window.counts_label.text().startswith("3 tasks")
     assert window.backend_label.isVisible()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_meaningful_colours_read_on_both_schemes(qapp, restore_app_look, scheme):
+    """Error, alarm, warning and success text (DR log levels, the health of a row, pre-check results,
+    field errors) in the shade of the current scheme, against the table's and the window's backgrounds."""
+    from drs_desktop.colours import semantic_colour
+    from drs_desktop.wizard.common import ErrorLabel, StatusLabel
+
+    apply_color_scheme(qapp, scheme)
+    palette = qapp.palette()
+    for role in ("error", "alarm", "warning", "ok"):
+        for background in (QPalette.ColorRole.Base, QPalette.ColorRole.Window):
+            assert contrast(semantic_colour(role), palette.color(background)) >= 4.5, (role, background)
+    label = ErrorLabel()
+    label.show_error("port: must be 1-65535")
+    assert semantic_colour("error").name() in label.styleSheet()
+    status = StatusLabel()
+    status.show_ok("Connection successful")
+    assert semantic_colour("ok").name() in status.styleSheet()

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor
 
+from drs_desktop.colours import semantic_colour
 from drs_desktop.dialogs import TaskDetailsDialog
 from drs_desktop.main_window import MainWindow
 from drs_desktop.task_model import Column, HealthRole, status_icon
@@ -104,7 +104,7 @@ def test_log_tab_filters_by_level_time_range_and_text(qtbot, qtmodeltester, open
     error_row = shown_messages(dialog).index("Connection lost to the service database; reconnecting")
     level_cell = dialog.log_proxy.index(error_row, 1)
     assert level_cell.data() == "Error"
-    assert level_cell.data(Qt.ItemDataRole.ForegroundRole) == QColor("#dc2626")
+    assert level_cell.data(Qt.ItemDataRole.ForegroundRole) == semantic_colour("error")
 
     with qtbot.waitSignal(dialog.log_tab.loaded, timeout=WAIT_MS):
         dialog.level_combo.setCurrentIndex(dialog.level_combo.findData("warning"))
@@ -347,8 +347,8 @@ def test_health_shows_in_the_status_cell_the_status_bar_and_a_notice_on_the_chan
     assert status_cell(window, "crm-dr", HealthRole) == "warning"
     assert status_cell(window, "hr-dr", HealthRole) == "ok"
     assert status_cell(window, "billing-dr", HealthRole) == "ok"
-    assert status_cell(window, "orders-dr", Qt.ItemDataRole.ForegroundRole) == QColor("#dc2626")
-    assert status_cell(window, "crm-dr", Qt.ItemDataRole.ForegroundRole) == QColor("#c2410c")
+    assert status_cell(window, "orders-dr", Qt.ItemDataRole.ForegroundRole) == semantic_colour("alarm")
+    assert status_cell(window, "crm-dr", Qt.ItemDataRole.ForegroundRole) == semantic_colour("warning")
     assert status_cell(window, "hr-dr", Qt.ItemDataRole.ForegroundRole) is None  # the palette's text colour
     tip = status_cell(window, "orders-dr", Qt.ItemDataRole.ToolTipRole)
     assert tip.startswith("Disaster recovery in progress\nAlarm:\n• no process is running this task")

@@ -12,10 +12,18 @@ import shiboken6
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QLayout, QVBoxLayout, QWidget
 
-ERROR_COLOUR = "#b00020"
-OK_COLOUR = "#1b7f3b"
-WARN_COLOUR = "#a15c00"
+from drs_desktop.colours import semantic_colour
+
+# semantic colour roles (drs_desktop.colours): the shade is picked for the palette when the text is shown
+ERROR_COLOUR = "error"
+OK_COLOUR = "ok"
+WARN_COLOUR = "warning"
 MASK = "********"
+
+
+def colour_rule(role: str) -> str:
+    """A `color:` style rule for a semantic role, in the shade that reads on the current palette."""
+    return f"color: {semantic_colour(role).name()};"
 
 
 class ErrorLabel(QLabel):
@@ -24,11 +32,12 @@ class ErrorLabel(QLabel):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setWordWrap(True)
-        self.setStyleSheet(f"color: {ERROR_COLOUR};")
+        self.setStyleSheet(colour_rule(ERROR_COLOUR))
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.setVisible(False)
 
     def show_error(self, message: str | None) -> None:
+        self.setStyleSheet(colour_rule(ERROR_COLOUR))  # the palette may have changed since
         self.setText(message or "")
         self.setVisible(bool(message))
 
@@ -42,11 +51,11 @@ class StatusLabel(QLabel):
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
     def show_ok(self, text: str) -> None:
-        self.setStyleSheet(f"color: {OK_COLOUR};")
+        self.setStyleSheet(colour_rule(OK_COLOUR))
         self.setText(text)
 
     def show_failure(self, text: str) -> None:
-        self.setStyleSheet(f"color: {ERROR_COLOUR};")
+        self.setStyleSheet(colour_rule(ERROR_COLOUR))
         self.setText(text)
 
     def show_plain(self, text: str) -> None:

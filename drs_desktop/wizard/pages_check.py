@@ -12,7 +12,7 @@ import threading
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from drs_desktop.colours import semantic_colour
 from drs_desktop.rowmodel import RowTableModel
 from drs_desktop.wizard.common import (
     ERROR_COLOUR,
@@ -94,7 +95,8 @@ class PrecheckModel(RowTableModel):
         if role == Qt.ItemDataRole.ToolTipRole and col in (3, 4):
             return (r.reason, r.fix)[col - 3]
         if role == Qt.ItemDataRole.ForegroundRole and col == 2:
-            return QBrush(QColor(RESULT_COLOUR.get(r.result, "#000000")))
+            role_name = RESULT_COLOUR.get(r.result)
+            return QBrush(semantic_colour(role_name)) if role_name else None
         return None
 
     def flags(self, index: Index) -> Qt.ItemFlag:

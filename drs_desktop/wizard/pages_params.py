@@ -16,7 +16,7 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from drs_desktop.colours import semantic_colour
 from drs_desktop.rowmodel import RowTableModel
 from drs_desktop.wizard.common import (
     ERROR_COLOUR,
@@ -89,7 +90,7 @@ class ParamModel(RowTableModel):
         if role == Qt.ItemDataRole.ToolTipRole and col in (3, 4):
             return _show(p.source_value if col == 3 else p.target_value)
         if role == Qt.ItemDataRole.ForegroundRole and col == 5:
-            return QBrush(QColor(OK_COLOUR if p.consistent else ERROR_COLOUR))
+            return QBrush(semantic_colour(OK_COLOUR if p.consistent else ERROR_COLOUR))
         return None
 
     def flags(self, index: Index) -> Qt.ItemFlag:
