@@ -18,7 +18,9 @@ DDL statements go to engine.ddl_apply (DdlApplier), which shares this session's 
 
 from __future__ import annotations
 
+import operator
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -40,6 +42,17 @@ if TYPE_CHECKING:
     from engine.store import Store
 
 MAX_STATEMENT_BYTES = 4 * 1024 * 1024
+
+
+def _picker(indexes: tuple[int, ...]) -> Callable[[tuple], tuple]:
+    """row -> tuple(row[i] for i in indexes), without building a generator for every row."""
+    if len(indexes) >= 2:
+        return operator.itemgetter(*indexes)  # a tuple for two or more indexes
+    if len(indexes) == 1:
+        only = indexes[0]
+        return lambda row: (row[only],)
+    return lambda row: ()
+
 
 @dataclass(frozen=True)
 class TableShape:
@@ -309,20 +322,21 @@ class Applier:
         final: dict[tuple, tuple | None] = {}
         born: dict[tuple, None] = {}
         key = shape.key
+        key_of = _picker(key)
         for change in run:
             if change.kind == "insert":
                 for row in change.rows:
-                    k = tuple(row[i] for i in key)
+                    k = key_of(row)
                     if k not in final:
                         born[k] = None
                     final[k] = row
             elif change.kind == "delete":
                 for row in change.rows:
-                    final[tuple(row[i] for i in key)] = None
+                    final[key_of(row)] = None
             else:
                 for before, after in change.rows:
-                    old = tuple(before[i] for i in key)
-                    new = tuple(after[i] for i in key)
+                    old = key_of(before)
+                    new = key_of(after)
                     if old != new:
                         final[old] = None
                         if new not in final:
@@ -444,12 +458,12 @@ class Applier:
     @staticmethod
     def _insert_statements(shape: TableShape, rows: list[tuple]):
         """VALUES lists of at most MAX_STATEMENT_BYTES, each with its rows."""
-        writable = shape.writable
+        writable_of = _picker(shape.writable)
         values: list[str] = []
         chunk: list[tuple] = []
         size = 0
         for row in rows:
-            text = "(" + ",".join(row[i] for i in writable) + ")"
+            text = "(" + ",".join(writable_of(row)) + ")"
             values.append(text)
             chunk.append(row)
             size += len(text) + 1

@@ -59,31 +59,34 @@ def _decimal_decoder(precision: int, scale: int) -> Decoder:
     intg0, intg_rest = divmod(intg, 9)
     frac0, frac_rest = divmod(scale, 9)
     size = intg0 * 4 + _DIG2BYTES[intg_rest] + frac0 * 4 + _DIG2BYTES[frac_rest]
+    # The value read as one big-endian integer: the sign bit flipped (and, when negative, every bit),
+    # it is a row of base-10**9 groups (a shorter one at each end), which shifts take apart.
+    sign_bit = 1 << (size * 8 - 1)
+    negative_mask = sign_bit - 1  # flips every bit but the sign bit, which is clear on negatives
+    frac_bits = _DIG2BYTES[frac_rest] * 8 + frac0 * 32
+    frac_mask = (1 << frac_bits) - 1
+    # (bits, weight) of each group, least significant first
+    frac_groups = [(_DIG2BYTES[frac_rest] * 8, 1)] + [(32, 10 ** (frac_rest + 9 * k)) for k in range(frac0)]
+    int_groups = [(32, 10 ** (9 * k)) for k in range(intg0)]
+    int_groups.append((_DIG2BYTES[intg_rest] * 8, 10 ** (9 * intg0)))
+    simple = intg0 == 0 and frac0 == 0  # at most 8 digits on each side: one group each, no arithmetic
+
+    def groups(v: int, layout: list[tuple[int, int]]) -> int:
+        number = 0
+        for bits, weight in layout:
+            number += (v & ((1 << bits) - 1)) * weight
+            v >>= bits
+        return number
 
     def dec(buf: bytes, off: int) -> tuple[str, int]:
-        raw = bytearray(buf[off : off + size])
-        negative = not (raw[0] & 0x80)
-        raw[0] ^= 0x80
-        if negative:
-            raw = bytearray(b ^ 0xFF for b in raw)
-        pos = 0
-        parts = []
-        n = _DIG2BYTES[intg_rest]
-        if n:
-            parts.append(str(int.from_bytes(raw[pos : pos + n], "big")))
-            pos += n
-        for _ in range(intg0):
-            parts.append(f"{int.from_bytes(raw[pos : pos + 4], 'big'):09d}")
-            pos += 4
-        int_text = "".join(parts).lstrip("0") or "0"
-        frac_parts = []
-        for _ in range(frac0):
-            frac_parts.append(f"{int.from_bytes(raw[pos : pos + 4], 'big'):09d}")
-            pos += 4
-        n = _DIG2BYTES[frac_rest]
-        if n:
-            frac_parts.append(f"{int.from_bytes(raw[pos : pos + n], 'big'):0{frac_rest}d}")
-        text = int_text + ("." + "".join(frac_parts) if scale else "")
+        v = int.from_bytes(buf[off : off + size], "big")
+        negative = not v & sign_bit
+        v ^= negative_mask if negative else sign_bit
+        if simple:
+            whole, frac = v >> frac_bits, v & frac_mask
+        else:
+            whole, frac = groups(v >> frac_bits, int_groups), groups(v & frac_mask, frac_groups)
+        text = f"{whole}.{frac:0{scale}d}" if scale else str(whole)
         return ("-" + text if negative else text), off + size
 
     return dec
@@ -99,9 +102,13 @@ def _frac(buf: bytes, off: int, fsp: int) -> tuple[int, int]:
 
 
 def _datetime2_decoder(fsp: int) -> Decoder:
+    n = (fsp + 1) // 2
+    scale = 10 ** (6 - 2 * n)
+
     def dec(buf: bytes, off: int) -> tuple[str, int]:
         packed = int.from_bytes(buf[off : off + 5], "big") - 0x8000000000
-        micro, end = _frac(buf, off + 5, fsp)
+        end = off + 5 + n
+        micro = int.from_bytes(buf[off + 5 : end], "big") * scale  # fractional seconds (see _frac)
         ymd, hms = packed >> 17, packed & 0x1FFFF
         ym, day = ymd >> 5, ymd & 0x1F
         year, month = divmod(ym, 13)
@@ -542,20 +549,11 @@ _INT_SIZES = {FIELD_TYPE.TINY: 1, FIELD_TYPE.SHORT: 2, FIELD_TYPE.INT24: 3, FIEL
 MEMO_LIMIT = 4096  # entries per column; bounded so a long-running stream keeps a flat memory
 
 
-def _memoized(dec: Decoder, width: int) -> Decoder:
-    cache: dict[bytes, str] = {}
-
-    def m(buf: bytes, off: int) -> tuple[str, int]:
-        key = buf[off : off + width]
-        lit = cache.get(key)
-        if lit is None:
-            lit = dec(buf, off)[0]
-            if len(cache) >= MEMO_LIMIT:
-                cache.clear()
-            cache[key] = lit
-        return lit, off + width
-
-    return m
+def _remember(cache: dict[bytes, str], key: bytes, literal: str) -> str:
+    if len(cache) >= MEMO_LIMIT:
+        cache.clear()
+    cache[key] = literal
+    return literal
 
 
 def _fixed_width(column: object) -> int | None:
@@ -590,7 +588,7 @@ def _length_prefix(column: object) -> int | None:
 
 def compile_image_decoder(columns: list, wanted: list[bool]) -> ImageDecoder:
     """Generate the decoder of a full row image; columns not `wanted` are skipped (value None)."""
-    env: dict[str, object] = {"NULL": NULL, "_from": int.from_bytes}
+    env: dict[str, object] = {"NULL": NULL, "_from": int.from_bytes, "_remember": _remember}
     lines = ["def image(buf, o):"]
     nbytes = (len(columns) + 7) >> 3
     for b in range(nbytes):
@@ -629,11 +627,15 @@ def compile_image_decoder(columns: list, wanted: list[bool]) -> ImageDecoder:
             env[f"p{i}"] = f"_{charset} X'" if charset and charset != "binary" else "X'"
             lines.append(f"        n = buf[o]; {v} = p{i} + buf[o + 1:o + 1 + n].hex() + \"'\"; o += 1 + n")
         else:
-            dec = column_decoder(column)
+            env[f"d{i}"] = column_decoder(column)
             if width is not None and t not in _INT_SIZES and t not in (FIELD_TYPE.FLOAT, FIELD_TYPE.DOUBLE):
-                dec = _memoized(dec, width)
-            env[f"d{i}"] = dec
-            lines.append(f"        {v}, o = d{i}(buf, o)")
+                # the cache lookup inline: a hit (most temporal and decimal values) costs no call
+                env[f"c{i}"] = {}
+                lines.append(f"        k = buf[o:o + {width}]; {v} = c{i}.get(k)")
+                lines.append(f"        if {v} is None: {v} = _remember(c{i}, k, d{i}(buf, o)[0])")
+                lines.append(f"        o += {width}")
+            else:
+                lines.append(f"        {v}, o = d{i}(buf, o)")
     lines.append(f"    return ({', '.join(names)}{',' if len(names) == 1 else ''}), o")
     exec(compile("\n".join(lines), f"<row image decoder {len(columns)} columns>", "exec"), env)  # noqa: S102 - generated from column types only
     return env["image"]  # type: ignore[return-value]
@@ -733,20 +735,9 @@ def decode_rows(
     ncols = len(decoders)
     present1 = _presence(bitmap1, ncols)
     present2 = _presence(bitmap2, ncols) if bitmap2 is not None else None
-    rows: list = []
     if images is not None and present1 is None and present2 is None:
-        full, keyed = images
-        if bitmap2 is not None:
-            while off < end:
-                before, off = keyed(buf, off)
-                after, off = full(buf, off)
-                rows.append((before, after))
-        else:
-            image = keyed if kind == "delete" else full
-            while off < end:
-                values, off = image(buf, off)
-                rows.append(values)
-        return rows
+        return _decode_full_images(buf, off, end, images, bitmap2 is not None, kind)
+    rows: list = []
     if bitmap2 is not None:
         while off < end:
             before, off = decode_image(buf, off, decoders, present1)
@@ -757,6 +748,46 @@ def decode_rows(
             values, off = decode_image(buf, off, decoders, present1)
             rows.append(values)
     return rows
+
+
+def _decode_full_images(
+    buf: bytes, off: int, end: int, images: tuple[ImageDecoder, ImageDecoder], update: bool, kind: str
+) -> list:
+    full, keyed = images
+    rows: list = []
+    append = rows.append
+    if update:
+        while off < end:
+            before, off = keyed(buf, off)
+            after, off = full(buf, off)
+            append((before, after))
+    else:
+        image = keyed if kind == "delete" else full
+        while off < end:
+            values, off = image(buf, off)
+            append(values)
+    return rows
+
+
+def decode_table_rows(
+    table: object, buf: bytes, off: int, end: int, bitmap1: bytes, bitmap2: bytes | None, kind: str
+) -> list:
+    """decode_rows() for a rows event of `table` (a table map entry), with its compiled decoders.
+
+    What decode_rows needs of a table is looked up once per table map; a rows event whose column
+    bitmaps are ones already seen to hold every column goes straight to the compiled decoders.
+    """
+    plan = getattr(table, "_drs_plan", None)
+    if plan is None:
+        plan = (table_decoders(table), table_image_decoders(table), set())
+        table._drs_plan = plan  # type: ignore[attr-defined]
+    decoders, images, full_bitmaps = plan
+    if bitmap1 in full_bitmaps and (bitmap2 is None or bitmap2 in full_bitmaps):
+        return _decode_full_images(buf, off, end, images, bitmap2 is not None, kind)
+    for bitmap in (bitmap1, bitmap2):
+        if bitmap is not None and len(full_bitmaps) < 8 and _presence(bitmap, len(decoders)) is None:
+            full_bitmaps.add(bytes(bitmap))
+    return decode_rows(buf, off, end, decoders, bitmap1, bitmap2, kind=kind, images=images)
 
 
 def _fetch_rows(self: row_event.RowsEvent) -> None:

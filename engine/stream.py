@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pymysql
+from pymysql.protocol import MysqlPacket
 from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.event import (
     FormatDescriptionEvent,
@@ -133,6 +134,7 @@ NO_FK_CHECKS_F = 2  # rows event flag: written under foreign_key_checks=0
 MARIADB_COMPRESSED = {166, 167, 168, 169, 170, 171}
 MYSQL_PARTIAL_UPDATE_ROWS, MYSQL_TRANSACTION_PAYLOAD, INCIDENT = 39, 40, 26
 LOAD_DATA = {6, 8, 9, 10, 11, 12, 17, 18}  # LOAD DATA logged as a statement (binlog_format not ROW)
+_ROWS_KIND = {**ROWS_V1, **ROWS_V2}
 FAST_TYPES = {*ROWS_V1, *ROWS_V2, QUERY, XID, HEARTBEAT, MYSQL_GTID, MYSQL_ANON_GTID, MARIADB_GTID}
 
 
@@ -184,7 +186,7 @@ class _LibraryFiltered(Exception):
     """The library filtered the one packet it was given and asked for the next one."""
 
 
-@dataclass
+@dataclass(slots=True)  # one per event: no per-object dict
 class FastRows:
     kind: str
     table_id: int
@@ -197,7 +199,7 @@ class FastRows:
     flags: int = 0  # rows event flags (STMT_END_F 1, NO_FOREIGN_KEY_CHECKS_F 2, RELAXED_UNIQUE_CHECKS_F 4)
 
 
-@dataclass
+@dataclass(slots=True)  # one per event: no per-object dict
 class FastXid:
     timestamp: int
 
@@ -225,13 +227,13 @@ class FastQuery:
         return self.data[self.query_at : self.end].decode(encoding, "backslashreplace")
 
 
-@dataclass
+@dataclass(slots=True)  # one per event: no per-object dict
 class FastGtid:
     gtid: str | None
     xa: bool = False  # MariaDB: the transaction that follows is an XA transaction being prepared
 
 
-@dataclass
+@dataclass(slots=True)  # one per event: no per-object dict
 class FastHeartbeat:
     log_pos: int
 
@@ -249,18 +251,22 @@ def parse_fast(data: bytes, checksum: bool) -> tuple[object, int]:
     timestamp, etype, server_id, _size, log_pos, _flags = _HEADER.unpack_from(data, 1)
     end = len(data) - (4 if checksum else 0)
     p = 20
-    if etype in ROWS_V1 or etype in ROWS_V2:
+    kind = _ROWS_KIND.get(etype)
+    if kind is not None:
         table_id = int.from_bytes(data[p : p + 6], "little")
         flags = _u16(data, p + 6)[0]
         p += 8  # table id, flags
-        if etype in ROWS_V2:
-            p += _u16(data, p)[0]  # extra data length includes its own two bytes
-        ncols, p = _lenenc(data, p)
+        if etype >= 30:  # version 2: extra data, whose length includes its own two bytes
+            p += _u16(data, p)[0]
+        ncols = data[p]
+        if ncols < 251:
+            p += 1
+        else:
+            ncols, p = _lenenc(data, p)
         nbytes = (ncols + 7) >> 3
         bitmap1 = data[p : p + nbytes]
         p += nbytes
         bitmap2 = None
-        kind = ROWS_V1.get(etype) or ROWS_V2[etype]
         if kind == "update":
             bitmap2 = data[p : p + nbytes]
             p += nbytes
@@ -303,6 +309,73 @@ def _only(pkt: object) -> Callable[..., object]:
     return reader
 
 
+CR_SERVER_LOST = 2013  # pymysql's error for a connection lost mid-read (the runner reconnects)
+MAX_PACKET_LEN = (1 << 24) - 1  # a payload this long continues in the next packet
+
+
+def _lost(conn: pymysql.connections.Connection, exc: OSError | None) -> pymysql.err.OperationalError:
+    """What pymysql's _read_bytes raises when a read fails or comes back short (the runner
+    reconnects); the connection is closed, as pymysql closes it."""
+    conn._force_close()
+    detail = f" ({exc})" if exc is not None else ""
+    message = f"Lost connection to MySQL server during query{detail}"
+    return pymysql.err.OperationalError(CR_SERVER_LOST, message)
+
+
+# The pymysql internals read_payload uses (pymysql 1.1.1 to 1.2.x); a pymysql without them keeps its own reader.
+_FAST_READ_ATTRS = frozenset({"_rfile", "_sock", "_next_seq_id", "_read_timeout", "_current_timeout"})
+
+
+def read_payload(conn: pymysql.connections.Connection) -> bytes:
+    """The next packet's payload, checked as pymysql's _read_packet checks it (sequence number, error
+    packet), without the packet object and the half a dozen calls pymysql spends on every packet."""
+    if conn._current_timeout != conn._read_timeout:
+        conn._sock.settimeout(conn._read_timeout)
+        conn._current_timeout = conn._read_timeout
+    read = conn._rfile.read
+    parts: list[bytes] = []
+    while True:
+        try:
+            header = read(4)
+        except OSError as exc:
+            raise _lost(conn, exc) from exc
+        except BaseException:
+            conn._force_close()
+            raise
+        if len(header) < 4:
+            raise _lost(conn, None)
+        seq = header[3]
+        if seq != conn._next_seq_id:
+            conn._force_close()
+            if seq == 0:  # MariaDB sends its shutdown error with sequence number 0
+                raise pymysql.err.OperationalError(
+                    CR_SERVER_LOST, "Lost connection to MySQL server during query"
+                )
+            raise pymysql.err.InternalError(
+                f"Packet sequence number wrong - got {seq} expected {conn._next_seq_id}"
+            )
+        conn._next_seq_id = (seq + 1) & 0xFF
+        size = header[0] | header[1] << 8 | header[2] << 16
+        try:
+            data = read(size)
+        except OSError as exc:
+            raise _lost(conn, exc) from exc
+        except BaseException:
+            conn._force_close()
+            raise
+        if len(data) < size:
+            raise _lost(conn, None)
+        if size < MAX_PACKET_LEN and not parts:
+            break  # the usual case: one packet
+        parts.append(data)
+        if size < MAX_PACKET_LEN:
+            data = b"".join(parts)
+            break
+    if data[0] == 0xFF:
+        MysqlPacket(data, conn.encoding).raise_for_error()
+    return data
+
+
 class _FastStream(BinLogStreamReader):
     """BinLogStreamReader whose frequent events take the fast path above."""
 
@@ -320,13 +393,17 @@ class _FastStream(BinLogStreamReader):
             if not self._BinLogStreamReader__connected_ctl:  # type: ignore[attr-defined]
                 self._BinLogStreamReader__connect_to_ctl()  # type: ignore[attr-defined]
             conn = self._stream_connection
-            pkt = conn._read_packet()
-            if pkt.is_eof_packet():
+            pkt = None  # built only for the library, which needs one (rare events)
+            if isinstance(conn, pymysql.connections.Connection) and _FAST_READ_ATTRS.issubset(vars(conn)):
+                data = read_payload(conn)
+            else:  # not pymysql's own connection (whose internals read_payload knows): its packet API
+                pkt = conn._read_packet()
+                data = pkt.get_all_data()
+            if data[0] == 0xFE and len(data) < 9:  # EOF packet: the server ended the dump
                 self.close()
                 return None
-            if not pkt.is_ok_packet():
+            if data[0] != 0 or len(data) < 7:  # not an OK packet: no event
                 continue
-            data = pkt.get_all_data()
             self.bytes_read += len(data)
             etype = data[5]
             if etype in FAST_TYPES:
@@ -345,7 +422,7 @@ class _FastStream(BinLogStreamReader):
                 raise Unreplicable(f"{reason} (event type {etype} ending at {self.log_file}:{_HEADER.unpack_from(data, 1)[4]})")
             # The library handles this packet (and keeps its table maps); it must not read further
             # packets on its own, so it gets this one packet to parse.
-            conn._read_packet = _only(pkt)
+            conn._read_packet = _only(pkt if pkt is not None else MysqlPacket(data, conn.encoding))
             try:
                 return super().fetchone()
             except _LibraryFiltered:
@@ -476,6 +553,7 @@ class BinlogReader:
         txn = Transaction()
         in_txn = False  # pieces of a big transaction were handed over, its end not seen yet
         in_xa = False  # the rows being read belong to an XA transaction (held whole until PREPARE)
+        schema_wanted: dict[str, bool] = {}  # wants_schema() per schema name, asked once
         try:
             while not self.stop.is_set():
                 try:
@@ -490,7 +568,19 @@ class BinlogReader:
                     raise
                 if event is None:
                     continue
-                if isinstance(event, FastRows):
+                # the three events of every transaction first, by exact type (cheaper than isinstance)
+                event_class = type(event)
+                if event_class is FastXid:
+                    txn.timestamp = event.timestamp
+                    self.position = txn.end = BinlogPosition(current_file, stream.log_pos, txn.gtid)
+                    yield txn
+                    txn, in_txn = Transaction(), False
+                    continue
+                if event_class is FastGtid:
+                    txn.gtid = event.gtid
+                    in_xa = event.xa
+                    continue
+                if event_class is FastRows:
                     table = stream.table_map.get(event.table_id)
                     if table is None:
                         # every rows event follows its table map in the same transaction: a missing
@@ -499,12 +589,14 @@ class BinlogReader:
                             f"a rows event at {current_file}:{stream.log_pos} names table id {event.table_id}, "
                             "which no table map event before it described; the binlog cannot be replayed from here"
                         )
-                    if not self.wants_schema(table.schema):
+                    wanted = schema_wanted.get(table.schema)
+                    if wanted is None:
+                        wanted = schema_wanted[table.schema] = self.wants_schema(table.schema)
+                    if not wanted:
                         continue
-                    rows = rowdecode.decode_rows(
-                        event.data, event.offset, event.end, rowdecode.table_decoders(table), event.bitmap1, event.bitmap2,
-                        kind=event.kind, images=rowdecode.table_image_decoders(table),
-                    )  # fmt: skip
+                    rows = rowdecode.decode_table_rows(
+                        table, event.data, event.offset, event.end, event.bitmap1, event.bitmap2, event.kind
+                    )
                     self._add_rows(txn, event.kind, table.schema, table.table, rows, event.timestamp, bool(event.flags & NO_FK_CHECKS_F))
                     if txn.rows >= PARTIAL_ROWS:
                         if in_xa:
@@ -626,10 +718,18 @@ class BinlogReader:
     def _add_rows(
         txn: Transaction, kind: str, schema: str, table: str, rows: list, timestamp: int, fk_off: bool = False
     ) -> None:
-        last = txn.changes[-1] if txn.changes else None
-        if isinstance(last, RowChange) and (last.kind, last.schema, last.table, last.fk_checks_off) == (kind, schema, table, fk_off):
+        changes = txn.changes
+        last = changes[-1] if changes else None
+        # field by field, no tuples built: this runs for every rows event
+        if (
+            isinstance(last, RowChange)
+            and last.kind == kind
+            and last.table == table
+            and last.schema == schema
+            and last.fk_checks_off == fk_off
+        ):
             last.rows.extend(rows)
         else:
-            txn.changes.append(RowChange(kind, schema, table, list(rows), fk_off))
+            changes.append(RowChange(kind, schema, table, list(rows), fk_off))
         txn.rows += len(rows)
         txn.timestamp = timestamp
