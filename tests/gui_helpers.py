@@ -36,3 +36,32 @@ def seed(server, db: str, rows: int = 3) -> None:
     if rows:
         values = ",".join(f"({i}, 'row {i}')" for i in range(1, rows + 1))
         server.sql(f"INSERT INTO kv VALUES {values}", database=db)
+
+
+def open_wizards(qtbot, home) -> Iterator[Callable[..., object]]:
+    """For a fixture: opens Create Task wizards on one DRS home (prefill=None: as the toolbar opens one;
+    backend: a stand-in for the servers' side); afterwards cancels their pre-checks and connection tests,
+    closes them and waits for their jobs."""
+    from drs_desktop.taskman import TaskManager
+    from drs_desktop.wizard import CreateTaskWizard
+
+    opened: list[tuple[CreateTaskWizard, TaskManager, TaskService]] = []
+
+    def _open(prefill: dict | None = None, backend: object | None = None) -> CreateTaskWizard:
+        service, taskman = TaskService(home), TaskManager()
+        kwargs = {"backend": backend} if backend is not None else {}
+        wiz = CreateTaskWizard(service, taskman, prefill=prefill, **kwargs)
+        qtbot.addWidget(wiz)
+        wiz.show()
+        qtbot.waitExposed(wiz)
+        opened.append((wiz, taskman, service))
+        return wiz
+
+    yield _open
+    for wiz, taskman, service in opened:
+        wiz.check_page.cancel()
+        for box in (wiz.connections_page.source_box, wiz.connections_page.target_box):
+            box.cancel_test()
+        wiz.close()
+        taskman.wait_idle()
+        service.close()

@@ -21,8 +21,7 @@ from PySide6.QtWidgets import QDialog, QWizard
 from drs_desktop.details import TaskDetailsDialog
 from drs_desktop.dialogs import DR_READ_ONLY_STATUSES, DeleteTaskDialog
 from drs_desktop.settings import SETTINGS_FILE, gui_settings
-from drs_desktop.taskman import TaskManager
-from drs_desktop.wizard import CreateTaskWizard, WizardBackend
+from drs_desktop.wizard import WizardBackend
 from drs_desktop.wizard.last_used import recall_connection, remember_connection
 from drs_desktop.wizard.pages_check import PrecheckModel, counts_text
 from engine.connect import ServerInfo, binlog_position, connect
@@ -30,9 +29,8 @@ from engine.precheck import PrecheckResult
 from engine.spec import parse_spec
 from engine.status import Status
 from engine.store import TaskRow
-from engine.tasks import TaskService
 from tests.conftest import make_spec
-from tests.gui_helpers import open_windows
+from tests.gui_helpers import open_windows, open_wizards
 from tests.test_cli import spec_dict
 from tests.test_gui_wizard import click_next, fill_endpoint, next_button, test_connection, tick
 
@@ -70,25 +68,7 @@ class CannedBackend(WizardBackend):
 @pytest.fixture
 def wizards(qtbot, home, memory_keyring):
     """Opens wizards on one DRS home (prefill=None: a new wizard as the toolbar opens it)."""
-    opened: list[tuple[CreateTaskWizard, TaskManager, TaskService]] = []
-
-    def _open(prefill: dict | None = None, backend: WizardBackend | None = None) -> CreateTaskWizard:
-        service, taskman = TaskService(home), TaskManager()
-        wiz = CreateTaskWizard(service, taskman, prefill=prefill, backend=backend)
-        qtbot.addWidget(wiz)
-        wiz.show()
-        qtbot.waitExposed(wiz)
-        opened.append((wiz, taskman, service))
-        return wiz
-
-    yield _open
-    for wiz, taskman, service in opened:
-        wiz.check_page.cancel()
-        for box in (wiz.connections_page.source_box, wiz.connections_page.target_box):
-            box.cancel_test()
-        wiz.close()
-        taskman.wait_idle()
-        service.close()
+    yield from open_wizards(qtbot, home)
 
 
 def to_check_page(qtbot, wiz) -> None:

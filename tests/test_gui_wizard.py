@@ -15,6 +15,7 @@ from pathlib import Path
 import keyring
 import keyring.errors
 import pytest
+from gui_helpers import open_wizards
 from keyring.backend import KeyringBackend
 from PySide6.QtCore import QDateTime, QPoint, Qt
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QLineEdit, QWizard
@@ -33,23 +34,7 @@ PAGE_WAIT_MS = 60_000
 @pytest.fixture
 def open_wizard(qtbot, home, memory_keyring):
     """Opens a wizard (optionally prefilled) on a fresh DRS home; closes it and its jobs afterwards."""
-    opened: list[tuple[CreateTaskWizard, TaskManager, TaskService]] = []
-
-    def _open(prefill: dict | None = None) -> CreateTaskWizard:
-        service = TaskService(home)
-        taskman = TaskManager()
-        wiz = CreateTaskWizard(service, taskman, prefill=prefill)
-        qtbot.addWidget(wiz)
-        wiz.show()
-        qtbot.waitExposed(wiz)
-        opened.append((wiz, taskman, service))
-        return wiz
-
-    yield _open
-    for wiz, taskman, service in opened:
-        wiz.check_page.cancel()
-        taskman.wait_idle()
-        service.close()
+    yield from open_wizards(qtbot, home)
 
 
 def next_button(wiz: QWizard):

@@ -25,13 +25,12 @@ from pathlib import Path
 import pytest
 from conftest import make_spec
 from dr_helpers import assert_databases_identical, wait_for
+from gui_helpers import open_wizards
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PySide6.QtCore import QDateTime, QPoint, Qt
 from PySide6.QtWidgets import QWizard
 
-from drs_desktop.taskman import TaskManager
-from drs_desktop.wizard import CreateTaskWizard
 from engine import cli
 from engine.connect import connect
 from engine.errors import AccessDenied, SpecInvalid
@@ -312,22 +311,7 @@ def test_grep_with_sql_and_wildcards_is_literal_text(home, memory_keyring, tmp_p
 # ---- the wizard --------------------------------------------------------------------------------------
 @pytest.fixture
 def open_wizard(qtbot, home, memory_keyring):
-    opened: list[tuple[CreateTaskWizard, TaskManager, TaskService]] = []
-
-    def _open(prefill: dict | None = None) -> CreateTaskWizard:
-        service, taskman = TaskService(home), TaskManager()
-        wiz = CreateTaskWizard(service, taskman, prefill=prefill)
-        qtbot.addWidget(wiz)
-        wiz.show()
-        qtbot.waitExposed(wiz)
-        opened.append((wiz, taskman, service))
-        return wiz
-
-    yield _open
-    for wiz, taskman, service in opened:
-        wiz.check_page.cancel()
-        taskman.wait_idle()
-        service.close()
+    yield from open_wizards(qtbot, home)
 
 
 def next_enabled(wiz: QWizard) -> bool:
