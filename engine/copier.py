@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import pymysql
 import pymysql.cursors
@@ -33,6 +34,9 @@ CHUNK_BYTES = 2 * 1024 * 1024
 MIN_CHUNK_ROWS, MAX_CHUNK_ROWS = 100, 200_000
 PROGRESS_INTERVAL = 0.25
 QUEUE_PER_WRITER = 2
+# A chunk whose statement InnoDB rolled back (deadlock victim, lock wait timeout) is sent again this often
+LOCK_RETRIES = 5
+ER_LOCK_WAIT_TIMEOUT, ER_LOCK_DEADLOCK = 1205, 1213
 
 
 @dataclass(frozen=True)
@@ -429,15 +433,7 @@ class Copier:
                     continue
                 table = batch.table
                 try:
-                    if batch.load:
-                        taken = infile.load(conn, table.load_sql, batch.sql)
-                        if taken != batch.rows:  # LOCAL skips a duplicate key instead of failing
-                            raise ReplicationError(
-                                f"copying table {table.label}: the DR database took {taken} of {batch.rows} rows "
-                                "of a chunk (a duplicate key?)"
-                            )
-                    else:
-                        conn.query(batch.sql)
+                    self._write_batch(conn, batch)
                     warnings = conn._result.warning_count if conn._result else 0  # noqa: SLF001 - pymysql keeps it there
                     if warnings and not table.warned:
                         table.warned = True
@@ -464,6 +460,29 @@ class Copier:
                     self.table_done(table)
         finally:
             conn.close()
+
+    def _write_batch(self, conn: Any, batch: Any) -> None:
+        """One chunk, in its own autocommitted statement. Several writers fill one table at once, so InnoDB
+        may pick one of them as a deadlock victim (or time out a lock wait): the server then rolled the
+        whole statement back, and sending it again is exact."""
+        table = batch.table
+        for attempt in range(1, LOCK_RETRIES + 1):
+            try:
+                if batch.load:
+                    taken = infile.load(conn, table.load_sql, batch.sql)
+                    if taken != batch.rows:  # LOCAL skips a duplicate key instead of failing
+                        raise ReplicationError(
+                            f"copying table {table.label}: the DR database took {taken} of {batch.rows} rows "
+                            "of a chunk (a duplicate key?)"
+                        )
+                else:
+                    conn.query(batch.sql)
+                return
+            except pymysql.err.MySQLError as exc:
+                code = exc.args[0] if exc.args else None
+                if code not in (ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT) or attempt == LOCK_RETRIES or self.abort.is_set():
+                    raise
+                time.sleep(0.05 * attempt)
 
     def _drain(self) -> None:
         while True:
