@@ -28,6 +28,7 @@ os.environ.setdefault("DRS_SECRET_BACKEND", "file")
 
 from PySide6.QtCore import QElapsedTimer, QEventLoop, Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
+from report import replace_section  # noqa: E402
 
 from drs_desktop.main_window import MainWindow  # noqa: E402
 from drs_desktop.task_model import Column  # noqa: E402
@@ -157,14 +158,7 @@ def report(args: argparse.Namespace, opens: list[float], cpu: float, sorts: list
 
 
 def write_report(path: Path, section: str) -> None:
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    if MARK_START in text and MARK_END in text:
-        before, rest = text.split(MARK_START, 1)
-        after = rest.split(MARK_END, 1)[1].lstrip("\n")
-        text = before + section + after
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text, encoding="utf-8")
+    replace_section(path, section, MARK_START, MARK_END)
 
 
 def main() -> int:
