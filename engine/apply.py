@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pymysql
-from pymysql.constants import CLIENT
+from pymysql.constants import CLIENT, COMMAND
 
 from engine import checkpoint as cp
 from engine import literals, xa
@@ -124,7 +124,10 @@ class Applier:
         # FOUND_ROWS: an UPDATE's row count is the rows it matched, not the rows it changed, so an
         # update to identical values still proves that its row exists.
         self.conn = connect(
-            self.target, autocommit=False, client_flag=CLIENT.FOUND_ROWS, max_allowed_packet=1 << 30,
+            # MULTI_STATEMENTS: a planned batch goes in one query (send_batch); a binlog query event,
+            # which DDL replays, always holds a single statement
+            self.target, autocommit=False, client_flag=CLIENT.FOUND_ROWS | CLIENT.MULTI_STATEMENTS,
+            max_allowed_packet=1 << 30,
             cursorclass=_FittingCursor,
         )  # fmt: skip
         with self.conn.cursor() as cur:
@@ -254,7 +257,7 @@ class Applier:
                 pass
             raise
 
-    def _batch_runs(self, changes: list) -> list[list[RowChange]]:
+    def _batch_runs(self, changes: list, *, known_only: bool = False) -> list[list[RowChange]] | None:
         """The runs of a batch, each table that may be reduced to its net effect gathered into ONE run.
 
         Such a table has a single unique key and takes part in no foreign key (and the DR side's
@@ -265,14 +268,19 @@ class Applier:
         statements per table instead of a few per transaction (the round trips were the limit).
         """
         runs = _runs(changes)
-        if len(runs) < 2:
+        if len(runs) < 2 and not known_only:
             return runs
         gathered: list[list[RowChange]] = []
         by_table: dict[tuple[str, str], list[RowChange]] = {}
         for run in runs:
             first = run[0]
             key = (first.schema, first.table)
-            if not self.shape(*key).net_effect_ok:
+            shape = self.shapes.get(key)
+            if shape is None:
+                if known_only:
+                    return None  # the DR side must be asked first
+                shape = self.shape(*key)
+            if not shape.net_effect_ok:
                 gathered.append(run)
                 continue
             bucket = by_table.get(key)
@@ -282,6 +290,85 @@ class Applier:
             else:
                 bucket.extend(run)
         return gathered
+
+    # -- a batch in one round trip -------------------------------------------------------------------
+    # The apply thread used to build a batch's SQL, then wait while the DR server ran it: one after the
+    # other. A batch of net-effect tables whose shapes are known is sent whole, as one multi-statement
+    # query, and read back later (finish_batch): the DR server runs it while the runner reads and plans
+    # the next batch. Each statement's row count is checked as the careful path checks it; whatever it
+    # does not prove (a count that is off, an error) rolls the batch back and hands it to that path,
+    # which looks, names the conflict or applies it with the proof the look gave. No COMMIT is in the
+    # query: the batch and its checkpoint commit only after every count has been read.
+
+    def plan_batch(self, txns: list[Transaction]) -> list[tuple[str, int | None]] | None:
+        """The statements of a batch with the affected-row count that proves each (None: any count),
+        its checkpoint last; None when the batch needs the careful path (apply_batch): XA, tables that
+        are applied in order or not looked up yet, keys inserted and deleted within the batch, a size
+        past max_allowed_packet."""
+        assert self.conn is not None and txns
+        limit = getattr(self.conn, "drs_statement_limit", 0)
+        changes: list = []
+        for t in txns:
+            if t.xa is not None:
+                return None
+            changes.extend(t.changes)
+        runs = self._batch_runs(changes, known_only=True)
+        if runs is None:
+            return None
+        steps: list[tuple[str, int | None]] = []
+        for run in runs:
+            shape = self.shapes[(run[0].schema, run[0].table)]
+            if not shape.net_effect_ok:
+                return None
+            name = f"{quote_ident(run[0].schema)}.{quote_ident(run[0].table)}"
+            final, born = _net_effect(run, shape.key)
+            if any(None in k for k in final):
+                return None  # the careful path reports it
+            if not shape.strict:  # replay-safe, unchecked (see the module doc)
+                gone = [k for k, v in final.items() if v is None]
+                steps += [(f"DELETE FROM {name} WHERE {self._keys_where(shape, c)}", None) for c in _chunks(gone, 1000)]
+                steps += [(sql, None) for sql, _ in self._upsert_statements(name, shape, [v for v in final.values() if v is not None])]
+                continue
+            gone, kept, transient, new_rows = _partition(final, born)
+            if transient:
+                return None  # the careful path looks for them first
+            steps += [(f"DELETE FROM {name} WHERE {self._keys_where(shape, c)}", len(c)) for c in _chunks(gone, 1000)]
+            head = f"INSERT INTO {name} ({','.join(shape.quoted)}) VALUES "
+            steps += [(head + values, len(rows)) for values, rows in self._insert_statements(shape, new_rows)]
+            steps += [(sql, 2 * n) for sql, n in self._upsert_statements(name, shape, kept)]
+        last = txns[-1]
+        steps.append((cp.checkpoint_sql(self.conn, self.task, "incremental", last.end, source_ts=last.timestamp), None))
+        if limit and sum(len(sql) + 2 for sql, _ in steps) > limit:
+            return None
+        return steps
+
+    def send_batch(self, steps: list[tuple[str, int | None]]) -> list[int | None]:
+        """Send planned statements in one query and return at once; finish_batch reads the answers."""
+        assert self.conn is not None
+        self.conn._execute_command(COMMAND.COM_QUERY, ";\n".join(sql for sql, _ in steps).encode("utf-8"))
+        return [expected for _, expected in steps]
+
+    def finish_batch(self, checks: list[int | None]) -> bool:
+        """Read the answers of a sent batch. Every count as expected: commit, True. Otherwise roll
+        back, False: the caller applies the batch by apply_batch. A lost connection raises."""
+        conn = self.conn
+        assert conn is not None
+        proven = True
+        try:
+            for expected in checks:  # one answer per statement; the server stops at an error
+                affected = conn._read_query_result()
+                if expected is not None and affected != expected:
+                    proven = False
+        except pymysql.err.MySQLError as exc:
+            conn._result = None  # the error ended the answers: none is left to read
+            if connection_lost(exc):
+                raise
+            proven = False
+        if proven:
+            conn.commit()
+            return True
+        conn.rollback()
+        return False
 
     def apply_piece(self, txn: Transaction) -> None:
         """Apply a piece of a big source transaction inside the open DR-side transaction (no commit)."""
@@ -344,33 +431,7 @@ class Applier:
     def _apply_net_effect(
         self, cur: pymysql.cursors.Cursor, name: str, shape: TableShape, run: list[RowChange]
     ) -> None:
-        # Per key the final row (None: gone), as before; and the keys whose first change says the
-        # DR side must NOT hold them yet (an INSERT, or an UPDATE moving a row to this key). Every
-        # other key's first change is an UPDATE or DELETE: the DR side must hold it. (The hot loop
-        # stays as lean as the non-strict one: catch-up speed is bound by it.)
-        final: dict[tuple, tuple | None] = {}
-        born: dict[tuple, None] = {}
-        key = shape.key
-        key_of = _picker(key)
-        for change in run:
-            if change.kind == "insert":
-                for row in change.rows:
-                    k = key_of(row)
-                    if k not in final:
-                        born[k] = None
-                    final[k] = row
-            elif change.kind == "delete":
-                for row in change.rows:
-                    final[key_of(row)] = None
-            else:
-                for before, after in change.rows:
-                    old = key_of(before)
-                    new = key_of(after)
-                    if old != new:
-                        final[old] = None
-                        if new not in final:
-                            born[new] = None
-                    final[new] = after
+        final, born = _net_effect(run, shape.key)
         if any(None in k for k in final):
             raise ReplicationError(_KEY_MISMATCH)
         if not shape.strict:
@@ -381,7 +442,8 @@ class Applier:
             if upserts:
                 self._upsert(cur, name, shape, upserts)
             return
-        # Strict, in three statements (plus a savepoint to look back on a failure):
+        # Strict, in three statements (plus a savepoint to look back on a failure; plan_batch sends the
+        # same three, and the same counts prove them):
         # - keys that existed and are gone: DELETE, the count proves each was there;
         # - keys that are new: plain INSERT, a duplicate proves one was there already;
         # - keys that existed and still exist: upsert, as fast as before. With FOUND_ROWS each row
@@ -389,15 +451,8 @@ class Applier:
         #   inserted: 2 per row proves every key was there. Less (a row whose net change is none,
         #   or a missing key): back to the savepoint, look, and either report the missing key or
         #   apply again without the proof that the look just gave.
-        if born:
-            gone = [k for k, v in final.items() if v is None and k not in born]
-            kept = [v for k, v in final.items() if v is not None and k not in born]
-            transient = [k for k in born if final[k] is None]
-            new_rows = [v for v in (final[k] for k in born) if v is not None]
-        else:
-            gone = [k for k, v in final.items() if v is None]
-            kept = [v for v in final.values() if v is not None]
-            transient, new_rows = [], []
+        gone, kept, transient, new_rows = _partition(final, born)
+        key = shape.key
 
         def first(k: tuple) -> str:
             return _first_change(run, key, k)
@@ -507,15 +562,20 @@ class Applier:
     ) -> bool:
         """INSERT ... ON DUPLICATE KEY UPDATE. With `proven`, stops and returns False unless every row
         met its key and changed (2 affected rows each); without, returns True."""
+        for sql, n in self._upsert_statements(name, shape, rows):
+            cur.execute(sql)
+            if proven and cur.rowcount != 2 * n:
+                return False
+        return True
+
+    def _upsert_statements(self, name: str, shape: TableShape, rows: list[tuple]):
+        """(INSERT ... ON DUPLICATE KEY UPDATE, rows in it) for `rows`."""
         cols = shape.quoted
         head = f"INSERT INTO {name} ({','.join(cols)}) VALUES "
         non_key = [quote_ident(shape.columns[i]) for i in shape.writable if i not in shape.key] or cols[:1]
         tail = " ON DUPLICATE KEY UPDATE " + ",".join(f"{c}=VALUES({c})" for c in non_key)
         for values, chunk_rows in self._insert_statements(shape, rows):
-            cur.execute(head + values + tail)
-            if proven and cur.rowcount != 2 * len(chunk_rows):
-                return False
-        return True
+            yield head + values + tail, len(chunk_rows)
 
     # -- in order (several unique keys, foreign keys, no key) -------------------------------------------
     def _apply_in_order(
@@ -642,6 +702,49 @@ _KEY_MISMATCH = (
     "a row event does not carry the DR table's key columns: the primary key of the table differs "
     "between the service and the DR database; make them equal (or re-create the task)"
 )
+
+
+def _net_effect(run: list[RowChange], key: tuple[int, ...]) -> tuple[dict[tuple, tuple | None], dict[tuple, None]]:
+    """Per key the final row (None: gone), and the keys whose first change says the DR side must
+    NOT hold them yet (an INSERT, or an UPDATE moving a row to this key). Every other key's first
+    change is an UPDATE or DELETE: the DR side must hold it. (Catch-up speed is bound by this loop.)"""
+    final: dict[tuple, tuple | None] = {}
+    born: dict[tuple, None] = {}
+    key_of = _picker(key)
+    for change in run:
+        if change.kind == "insert":
+            for row in change.rows:
+                k = key_of(row)
+                if k not in final:
+                    born[k] = None
+                final[k] = row
+        elif change.kind == "delete":
+            for row in change.rows:
+                final[key_of(row)] = None
+        else:
+            for before, after in change.rows:
+                old = key_of(before)
+                new = key_of(after)
+                if old != new:
+                    final[old] = None
+                    if new not in final:
+                        born[new] = None
+                final[new] = after
+    return final, born
+
+
+def _partition(
+    final: dict[tuple, tuple | None], born: dict[tuple, None]
+) -> tuple[list[tuple], list[tuple], list[tuple], list[tuple]]:
+    """(gone keys, kept rows, transient keys, new rows): keys that existed and are gone, rows whose
+    key existed and still exists, keys inserted and deleted again, rows whose key is new."""
+    if not born:
+        return [k for k, v in final.items() if v is None], [v for v in final.values() if v is not None], [], []
+    gone = [k for k, v in final.items() if v is None and k not in born]
+    kept = [v for k, v in final.items() if v is not None and k not in born]
+    transient = [k for k in born if final[k] is None]
+    new_rows = [v for v in (final[k] for k in born) if v is not None]
+    return gone, kept, transient, new_rows
 
 
 def _first_change(run: list[RowChange], key: tuple[int, ...], k: tuple) -> str:

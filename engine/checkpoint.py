@@ -108,7 +108,22 @@ def write_checkpoint(
     info: dict[str, Any] | None = None,
 ) -> None:
     """Upsert the checkpoint row; the caller commits it together with the data it belongs to."""
-    cur.execute(
+    cur.execute(*_checkpoint_statement(task, phase, position, ddl_pending, source_ts, info))
+
+
+def checkpoint_sql(
+    conn: pymysql.connections.Connection, task: str, phase: str, position: BinlogPosition | None, *, source_ts: int = 0
+) -> str:
+    """write_checkpoint's statement as text (for a batch sent in one query)."""
+    query, args = _checkpoint_statement(task, phase, position, False, source_ts, None)
+    with conn.cursor() as cur:
+        return cur.mogrify(query, args)
+
+
+def _checkpoint_statement(
+    task: str, phase: str, position: BinlogPosition | None, ddl_pending: bool, source_ts: int, info: dict[str, Any] | None
+) -> tuple[str, tuple]:
+    return (
         f"INSERT INTO {META}.`checkpoint` (task, phase, binlog_file, binlog_pos, gtid, ddl_pending, source_ts, info, updated_at) "
         "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, UTC_TIMESTAMP(6)) ON DUPLICATE KEY UPDATE phase=VALUES(phase), "
         "binlog_file=VALUES(binlog_file), binlog_pos=VALUES(binlog_pos), gtid=VALUES(gtid), "

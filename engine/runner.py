@@ -508,10 +508,48 @@ class TaskRunner:
         applied_txns = 0
         window_rows = window_events = 0
         window_start = last_report = last_item = last_dr_contact = time.monotonic()
+        # A batch sent to the DR server in one query and not read back yet (Applier.plan_batch): the
+        # runner reads and plans the next batch meanwhile. It is finished (its counts checked, then
+        # committed, or applied the careful way) before anything else uses the DR session, before the
+        # runner waits for the source, and before its position is reported: self.position only ever
+        # moves past a batch that committed.
+        sent: tuple[list[Transaction], list[int | None], int, int] | None = None
+
+        def account(batch: list[Transaction], markers: int, batch_rows: int) -> None:
+            nonlocal applied_txns, window_rows, window_events, last_dr_contact
+            previous = self.position
+            last = batch[-1]
+            self.position = last.end
+            self.applied_bytes += _advance(previous, self.position)
+            real = len(batch) - markers
+            if last.timestamp:  # the commit's time (a checkpoint-only entry: its heartbeat's)
+                self._synced_at = max(self._synced_at or 0.0, float(last.timestamp))
+            applied_txns += real
+            self.applied_rows += batch_rows
+            self.applied_events += real
+            window_rows += batch_rows
+            window_events += real
+            last_dr_contact = time.monotonic()
+
+        def finish_sent() -> None:
+            nonlocal sent
+            if sent is None:
+                return
+            batch, checks, markers, batch_rows = sent
+            sent = None
+            self._attempt_start, self._attempt_end = self.position, batch[-1].end
+            if not applier.finish_batch(checks):
+                self._apply_batch(applier, batch, isolate=True)  # looks, names the conflict
+            self._attempt_start = self._attempt_end = None
+            account(batch, markers, batch_rows)
+
         try:
             while True:
                 if self._stop.is_set():
+                    finish_sent()
                     return Status.REPLICATING
+                if sent is not None and feed.empty():
+                    finish_sent()  # nothing to plan meanwhile: commit it before waiting for the source
                 try:
                     item = feed.get(timeout=0.5)
                     if item is None:
@@ -562,21 +600,19 @@ class TaskRunner:
                     except queue.Empty:
                         item = None
                 if batch:
-                    previous = self.position
-                    self._apply_batch(applier, batch, isolate=not piece_open)
-                    piece_open = False
-                    last = batch[-1]
-                    self.position = last.end
-                    self.applied_bytes += _advance(previous, self.position)
-                    real = len(batch) - markers
-                    if last.timestamp:  # the commit's time (a checkpoint-only entry: its heartbeat's)
-                        self._synced_at = max(self._synced_at or 0.0, float(last.timestamp))
-                    applied_txns += real
-                    self.applied_rows += batch_rows
-                    self.applied_events += real
-                    window_rows += batch_rows
-                    window_events += real
-                    last_dr_contact = time.monotonic()
+                    # planned while the batch before it still runs on the DR server
+                    steps = applier.plan_batch(batch) if not piece_open else None
+                    finish_sent()
+                    if steps is not None:
+                        sent = (batch, applier.send_batch(steps), markers, batch_rows)
+                        if heartbeat_at is not None or at_end or ddl is not None or piece is not None:
+                            finish_sent()  # what follows needs it committed (a heartbeat's delay, DDL, a piece)
+                    else:
+                        self._apply_batch(applier, batch, isolate=not piece_open)
+                        piece_open = False
+                        account(batch, markers, batch_rows)
+                else:
+                    finish_sent()
                 if heartbeat_at is not None:
                     self._synced_at = max(self._synced_at or 0.0, heartbeat_at)
                 if heartbeat_at is not None or batch or piece is not None or ddl is not None:
@@ -611,6 +647,8 @@ class TaskRunner:
                         self._reconnecting = False
                         self.log("info", "runner", f"reconnected; incremental DR continues from {self.position}")
                 now = time.monotonic()
+                if sent is not None and (until is not None or now - last_report >= PROGRESS_EVERY):
+                    finish_sent()
                 if until is not None and self.position and position_key(self.position) >= position_key(until):
                     self._report(now - window_start, window_rows, window_events, applied_txns)
                     return Status.REPLICATING

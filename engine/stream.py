@@ -380,6 +380,7 @@ class _FastStream(BinLogStreamReader):
     """BinLogStreamReader whose frequent events take the fast path above."""
 
     bytes_read = 0  # binlog bytes received (monitoring: one addition per packet)
+    _fast_conn: object = None  # the connection read_payload was found to know
 
     def fetchone(self):  # type: ignore[override]
         while True:
@@ -394,7 +395,11 @@ class _FastStream(BinLogStreamReader):
                 self._BinLogStreamReader__connect_to_ctl()  # type: ignore[attr-defined]
             conn = self._stream_connection
             pkt = None  # built only for the library, which needs one (rare events)
-            if isinstance(conn, pymysql.connections.Connection) and _FAST_READ_ATTRS.issubset(vars(conn)):
+            fast = self._fast_conn is conn
+            if not fast and isinstance(conn, pymysql.connections.Connection) and _FAST_READ_ATTRS.issubset(vars(conn)):
+                self._fast_conn = conn  # asked once per connection, not per packet
+                fast = True
+            if fast:
                 data = read_payload(conn)
             else:  # not pymysql's own connection (whose internals read_payload knows): its packet API
                 pkt = conn._read_packet()

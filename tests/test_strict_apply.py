@@ -283,3 +283,53 @@ def test_a_batch_applies_each_net_effect_table_once_whatever_the_interleaving(db
         assert dbs.target.sql("SELECT n FROM shop.orders WHERE id = 1") == [(11,)]
     finally:
         applier.close()
+
+
+def test_a_batch_sent_in_one_query_commits_only_when_every_count_proves_it(dbs, svc):
+    """The fast path (plan_batch, send_batch, finish_batch): the DR server runs a batch while the
+    runner reads the next. Its counts are the careful path's proof; a count that is off rolls the
+    whole batch back (nothing of it stays, its checkpoint neither) and the careful path names the
+    conflict. Batches it cannot prove by counts alone are not planned at all."""
+    applier = Applier(svc.spec_with_passwords(NAME).target, NAME, databases=("shop",), migrate_definer=False)
+    applier.open()
+    applier.ensure_ready(read_only=False)
+
+    def txn(end: int, *changes: RowChange) -> Transaction:
+        return Transaction(changes=list(changes), end=BinlogPosition("binlog.000009", end, None), timestamp=1700000000)
+
+    def upd(key: str, n: str) -> RowChange:
+        return RowChange("update", "shop", "orders", [((key, None, None), (key, "'x'", n))])
+
+    try:
+        ok = [txn(100, upd("1", "10"), RowChange("insert", "shop", "orders", [("9", "'i'", "9")])), txn(200, upd("3", "30"))]
+        assert applier.plan_batch(ok) is None  # orders not looked up yet: the careful path asks first
+        applier.shape("shop", "orders")
+        steps = applier.plan_batch(ok)
+        assert steps is not None and "checkpoint" in steps[-1][0]
+        assert applier.finish_batch(applier.send_batch(steps)) is True
+        assert dbs.target.sql("SELECT * FROM shop.orders ORDER BY id") == [(1, "x", 10), (2, "b", 2), (3, "x", 30), (9, "i", 9)]
+        assert applier.checkpoint().position == BinlogPosition("binlog.000009", 200, None)
+
+        dbs.target.sql("DELETE FROM shop.orders WHERE id = 2")  # someone wrote on the DR side
+        drifted = [txn(300, RowChange("insert", "shop", "orders", [("10", "'j'", "10")])), txn(400, upd("2", "20"))]
+        steps = applier.plan_batch(drifted)
+        assert steps is not None
+        assert applier.finish_batch(applier.send_batch(steps)) is False
+        assert dbs.target.sql("SELECT COUNT(*) FROM shop.orders WHERE id = 10") == [(0,)]
+        assert applier.checkpoint().position == BinlogPosition("binlog.000009", 200, None)
+        with pytest.raises(ApplyConflict, match=r"UPDATE of key \(id=2\) found no row"):
+            applier.apply_batch(drifted)
+
+        duplicate = [txn(500, RowChange("insert", "shop", "orders", [("9", "'i'", "9")]))]
+        assert applier.finish_batch(applier.send_batch(applier.plan_batch(duplicate))) is False
+        # the session is usable after the error ended the answers
+        assert applier.checkpoint().position == BinlogPosition("binlog.000009", 200, None)
+
+        applier.shape("shop", "accounts")
+        in_order = [txn(600, RowChange("insert", "shop", "accounts", [("7", "'g@x'", "7")]))]
+        assert applier.plan_batch(in_order) is None  # two unique keys: applied change by change
+        comes_and_goes = [txn(700, RowChange("insert", "shop", "orders", [("11", "'k'", "1")])),
+                          txn(800, RowChange("delete", "shop", "orders", [("11", None, None)]))]  # fmt: skip
+        assert applier.plan_batch(comes_and_goes) is None  # the careful path looks for key 11 first
+    finally:
+        applier.close()
