@@ -1267,6 +1267,9 @@ def main(argv: list[str] | None = None) -> int:
     command = "python bench/run_bench.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     began = time.monotonic()
     catch = stream = sb = None
+    # `drs run` starts from bytecode, as an installed package does (pip compiles at install; a checkout
+    # on a machine with PYTHONDONTWRITEBYTECODE set would compile every module at every start)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "engine")], check=True, stdout=subprocess.DEVNULL)
     with bench_servers() as pair, tempfile.TemporaryDirectory(prefix="drs-bench-home-") as home:
         machine = machine_facts(pair)
         log(f"servers up: source :{pair.source.port}, target :{pair.target.port}; {machine['mariadb']}")
