@@ -322,7 +322,7 @@ class Applier:
                 return None
             name = f"{quote_ident(run[0].schema)}.{quote_ident(run[0].table)}"
             final, born = _net_effect(run, shape.key)
-            if any(None in k for k in final):
+            if (None,) in final or (len(shape.key) > 1 and any(None in k for k in final)):
                 return None  # the careful path reports it
             if not shape.strict:  # replay-safe, unchecked (see the module doc)
                 gone = [k for k, v in final.items() if v is None]
@@ -432,7 +432,7 @@ class Applier:
         self, cur: pymysql.cursors.Cursor, name: str, shape: TableShape, run: list[RowChange]
     ) -> None:
         final, born = _net_effect(run, shape.key)
-        if any(None in k for k in final):
+        if (None,) in final or (len(shape.key) > 1 and any(None in k for k in final)):
             raise ReplicationError(_KEY_MISMATCH)
         if not shape.strict:
             deletes = [k for k, v in final.items() if v is None]
@@ -542,20 +542,25 @@ class Applier:
     @staticmethod
     def _insert_statements(shape: TableShape, rows: list[tuple]):
         """VALUES lists of at most MAX_STATEMENT_BYTES, each with its rows."""
-        writable_of = _picker(shape.writable)
-        values: list[str] = []
-        chunk: list[tuple] = []
-        size = 0
-        for row in rows:
-            text = "(" + ",".join(writable_of(row)) + ")"
-            values.append(text)
-            chunk.append(row)
+        if not rows:
+            return
+        join = ",".join
+        if len(shape.writable) == len(shape.columns):  # no generated column: every value, in order
+            texts = ["(" + join(row) + ")" for row in rows]
+        else:
+            writable_of = _picker(shape.writable)
+            texts = ["(" + join(writable_of(row)) + ")" for row in rows]
+        if sum(map(len, texts)) + len(texts) < MAX_STATEMENT_BYTES:  # the usual case: one statement
+            yield join(texts), rows
+            return
+        start = size = 0
+        for i, text in enumerate(texts):
             size += len(text) + 1
             if size >= MAX_STATEMENT_BYTES:
-                yield ",".join(values), chunk
-                values, chunk, size = [], [], 0
-        if values:
-            yield ",".join(values), chunk
+                yield join(texts[start : i + 1]), rows[start : i + 1]
+                start, size = i + 1, 0
+        if start < len(texts):
+            yield join(texts[start:]), rows[start:]
 
     def _upsert(
         self, cur: pymysql.cursors.Cursor, name: str, shape: TableShape, rows: list[tuple], *, proven: bool = False
@@ -708,9 +713,12 @@ def _net_effect(run: list[RowChange], key: tuple[int, ...]) -> tuple[dict[tuple,
     """Per key the final row (None: gone), and the keys whose first change says the DR side must
     NOT hold them yet (an INSERT, or an UPDATE moving a row to this key). Every other key's first
     change is an UPDATE or DELETE: the DR side must hold it. (Catch-up speed is bound by this loop.)"""
-    final: dict[tuple, tuple | None] = {}
-    born: dict[tuple, None] = {}
-    key_of = _picker(key)
+    # one key column (the usual primary key): the value itself is the dict key while the rows are
+    # walked (no tuple and no call per row), made a 1-tuple once per key at the end
+    single = len(key) == 1
+    final: dict = {}
+    born: dict = {}
+    key_of = operator.itemgetter(key[0]) if single else _picker(key)
     for change in run:
         if change.kind == "insert":
             for row in change.rows:
@@ -730,6 +738,10 @@ def _net_effect(run: list[RowChange], key: tuple[int, ...]) -> tuple[dict[tuple,
                     if new not in final:
                         born[new] = None
                 final[new] = after
+    if single:
+        if None in final:  # a NULL key: the careful path reports it (_KEY_MISMATCH)
+            return {(None,): None}, {}
+        return {(k,): v for k, v in final.items()}, {(k,): None for k in born}
     return final, born
 
 
