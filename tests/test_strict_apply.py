@@ -333,3 +333,31 @@ def test_a_batch_sent_in_one_query_commits_only_when_every_count_proves_it(dbs, 
         assert applier.plan_batch(comes_and_goes) is None  # the careful path looks for key 11 first
     finally:
         applier.close()
+
+
+def test_a_conflict_in_a_batch_sent_in_one_query_keeps_every_transaction_before_it(dbs, svc):
+    """Once the applier knows a table, batches go to the DR server in one query (plan_batch). A row
+    that drifted, met in the middle of a burst of source transactions: the sent batch rolls back
+    whole, the careful path applies the transactions before the culprit one by one and fails on it,
+    naming it; none after it is applied, and after the repair the task goes on to identical."""
+    with RunnerThread(svc, NAME):
+        wait_for(lambda: svc.get(NAME).status is Status.REPLICATING, what="replicating")
+        dbs.source.sql("UPDATE shop.orders SET n = 10 WHERE id = 1")  # orders is now known to the applier
+        wait_for(lambda: dbs.target.sql("SELECT n FROM shop.orders WHERE id = 1") == [(10,)], what="first change")
+        dbs.target.sql("DELETE FROM shop.orders WHERE id = 2")  # someone wrote on the DR side
+        conn = dbs.source.root("shop")
+        try:
+            with conn.cursor() as cur:
+                for i in range(30):  # back to back: several transactions per batch
+                    cur.execute("BEGIN")
+                    cur.execute(f"INSERT INTO shop.orders VALUES ({200 + i}, 'burst', {i})")
+                    if i == 15:
+                        cur.execute("UPDATE shop.orders SET n = 99 WHERE id = 2")
+                    cur.execute("COMMIT")
+        finally:
+            conn.close()
+        wait_for(lambda: svc.get(NAME).status is Status.FAILED, what="the task to fail")
+    assert "shop.orders: UPDATE of key (id=2) found no row" in svc.get(NAME).last_error
+    assert dbs.target.sql("SELECT MIN(id), MAX(id), COUNT(*) FROM shop.orders WHERE id >= 200") == [(200, 214, 15)]
+    dbs.target.sql(f"INSERT INTO shop.orders VALUES {ROW_2['orders']}")  # the DBA's repair
+    resumes_to_identical(svc, dbs)
