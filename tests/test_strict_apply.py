@@ -188,9 +188,8 @@ def test_a_full_before_image_is_compared_where_the_stream_carries_one(dbs, svc):
         applier.close()
 
 
-def test_net_effect_proves_updated_rows_in_one_pass(dbs, svc):
-    """Rows that existed and changed are proven by the upsert's count (2 a row): no second look.
-    A row whose net change is none takes the slower path (back to the savepoint, count, again)."""
+def recording_applier(svc: TaskService) -> tuple[Applier, list[str]]:
+    """An open applier on the DR side whose cursors note every statement they send."""
     applier = Applier(svc.spec_with_passwords(NAME).target, NAME, databases=("shop",), migrate_definer=False)
     applier.open()
     applier.ensure_ready(read_only=False)
@@ -204,6 +203,13 @@ def test_net_effect_proves_updated_rows_in_one_pass(dbs, svc):
         return cur
 
     applier.conn.cursor = recording_cursor
+    return applier, sent
+
+
+def test_net_effect_proves_updated_rows_in_one_pass(dbs, svc):
+    """Rows that existed and changed are proven by the upsert's count (2 a row): no second look.
+    A row whose net change is none takes the slower path (back to the savepoint, count, again)."""
+    applier, sent = recording_applier(svc)
     end = BinlogPosition("binlog.000001", 4, None)
     changes = [
         RowChange("insert", "shop", "orders", [("7", "'g'", "7")]),
@@ -229,19 +235,7 @@ def test_a_batch_applies_each_net_effect_table_once_whatever_the_interleaving(db
     alternating orders/accounts write orders with one statement of each kind, not one per
     transaction; accounts (two unique keys) keeps its changes in order; the rows end as on the
     service side, and a conflict is still found."""
-    applier = Applier(svc.spec_with_passwords(NAME).target, NAME, databases=("shop",), migrate_definer=False)
-    applier.open()
-    applier.ensure_ready(read_only=False)
-    sent: list[str] = []
-    cursor = applier.conn.cursor
-
-    def recording_cursor(*args, **kwargs):
-        cur = cursor(*args, **kwargs)
-        execute = cur.execute
-        cur.execute = lambda query, *a: (sent.append(query), execute(query, *a))[1]
-        return cur
-
-    applier.conn.cursor = recording_cursor
+    applier, sent = recording_applier(svc)
     end = BinlogPosition("binlog.000001", 4, None)
 
     def txn(*changes: RowChange) -> Transaction:
