@@ -369,7 +369,7 @@ def test_initial_copy_summary_and_tables_add_up_while_copying_and_end_at_100(qtb
         "CREATE TABLE shop.orders (id INT PRIMARY KEY, total INT)",  # many rows, few bytes
         "CREATE TABLE shop.empty_one (id INT PRIMARY KEY)",
     )
-    dbs.source.sql("INSERT INTO photos SELECT seq, REPEAT('x', 20000) FROM seq_1_to_120", database="shop")
+    dbs.source.sql("INSERT INTO photos SELECT seq, REPEAT('x', 20000) FROM seq_1_to_240", database="shop")  # 4.8 MB
     dbs.source.sql("INSERT INTO orders SELECT seq, seq FROM seq_1_to_30000", database="shop")
     spec = make_spec(dbs, "shop-dr", databases=["shop"], flow_control={"max_mb_s": 2})  # ~3 s of copying
     service.create(parse_spec(spec))
@@ -403,8 +403,8 @@ def test_initial_copy_summary_and_tables_add_up_while_copying_and_end_at_100(qtb
 
     dialog.set_record(service.get("shop-dr"))
     percent, done, est, per_done, per_est = shown_copy(dialog)
-    assert (percent, done, est) == (100.0, 30120, 30120)
-    assert per_done == per_est and sum(per_done) == 30120
+    assert (percent, done, est) == (100.0, 30240, 30240)
+    assert per_done == per_est and sum(per_done) == 30240
     model = dialog.copy_model
     assert {model.index(r, 4).data() for r in range(model.rowCount())} == {"Done"}
     assert {model.index(r, 5).data() for r in range(model.rowCount())} == {"100.0 %"}

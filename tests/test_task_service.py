@@ -107,7 +107,7 @@ def test_a_lowered_limit_slows_a_copy_already_under_way(dbs, service):
     dbs.source.sql(
         "CREATE DATABASE bulk",
         "CREATE TABLE bulk.t (id INT PRIMARY KEY, v VARCHAR(1000))",
-        "INSERT INTO bulk.t SELECT seq, REPEAT('x', 1000) FROM bulk.seq_1_to_6000",
+        "INSERT INTO bulk.t SELECT seq, REPEAT('x', 1000) FROM bulk.seq_1_to_12000",
     )
     add(service, dbs, "slow-dr", Status.STARTING, databases=["bulk"],
         flow_control={"max_mb_s": 3, "windows": []})  # fmt: skip
@@ -124,7 +124,7 @@ def test_a_lowered_limit_slows_a_copy_already_under_way(dbs, service):
     assert throttle.bytes_by_limit.get(3 * MB, 0) > 0  # before the change
     assert throttle.bytes_by_limit.get(1 * MB, 0) > 0  # after it: booked at 1 MB/s
     assert set(throttle.bytes_by_limit) == {3 * MB, 1 * MB}
-    assert dbs.target.sql("SELECT COUNT(*) FROM bulk.t") == [(6000,)]
+    assert dbs.target.sql("SELECT COUNT(*) FROM bulk.t") == [(12000,)]
 
 
 # ---- connection details ------------------------------------------------------------------------
