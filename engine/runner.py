@@ -50,6 +50,11 @@ STREAM_SILENCE = 30.0
 CAUGHT_UP_GRACE = 3.0  # seconds a heartbeat vouches for "nothing left to apply"
 AUTO_RETRIES = 3  # for errors that are not network errors (those are retried without limit)
 QUEUE_ITEMS = 2000
+# How long a thread may hold the GIL while another waits for it. The apply thread waits on the DR server
+# several times a batch and, woken, must get the GIL back from the busy binlog reader: at Python's
+# default 5 ms each wake-up could wait up to 5 ms. Measured on the catch-up bench, 9 pairs each:
+# DRS/native 0.87 (median) at 5 ms, 0.98 at 0.5 ms. Process-wide, and only ever lowered.
+GIL_SWITCH_SECONDS = 0.0005
 
 
 @dataclass(frozen=True)
@@ -171,6 +176,8 @@ class TaskRunner:
         return self._bytes_before + (feed.bytes_read() if feed is not None else 0)
 
     def run(self, *, until: BinlogPosition | None = None, wait_when_paused: bool = False) -> Status:
+        if sys.getswitchinterval() > GIL_SWITCH_SECONDS:
+            sys.setswitchinterval(GIL_SWITCH_SECONDS)
         store = self.svc.store
         record = store.get_task(self.name)
         wait_first = False
