@@ -78,16 +78,19 @@ def _decimal_decoder(precision: int, scale: int) -> Decoder:
             v >>= bits
         return number
 
+    text_of = f"%d.%0{scale}d" if scale else "%d%.0s"  # one %-format per value, made once
+
     def dec(buf: bytes, off: int) -> tuple[str, int]:
         v = int.from_bytes(buf[off : off + size], "big")
-        negative = not v & sign_bit
-        v ^= negative_mask if negative else sign_bit
+        if v & sign_bit:
+            v ^= sign_bit
+            if simple:
+                return text_of % (v >> frac_bits, v & frac_mask), off + size
+            return text_of % (groups(v >> frac_bits, int_groups), groups(v & frac_mask, frac_groups)), off + size
+        v ^= negative_mask
         if simple:
-            whole, frac = v >> frac_bits, v & frac_mask
-        else:
-            whole, frac = groups(v >> frac_bits, int_groups), groups(v & frac_mask, frac_groups)
-        text = f"{whole}.{frac:0{scale}d}" if scale else str(whole)
-        return ("-" + text if negative else text), off + size
+            return "-" + text_of % (v >> frac_bits, v & frac_mask), off + size
+        return "-" + text_of % (groups(v >> frac_bits, int_groups), groups(v & frac_mask, frac_groups)), off + size
 
     return dec
 
