@@ -442,18 +442,23 @@ def run_until(
         thread.join()
 
 
+def point_replica(cur: pymysql.cursors.Cursor, pair: BenchServers, start: BinlogPosition) -> None:
+    """Make the target a (stopped) native replica of the source from `start`, by file and position."""
+    cur.execute("STOP SLAVE")
+    cur.execute("RESET SLAVE ALL")
+    cur.execute(
+        "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%s, MASTER_USER=%s, MASTER_PASSWORD=%s, "
+        "MASTER_LOG_FILE=%s, MASTER_LOG_POS=%s, MASTER_USE_GTID=no",
+        (pair.source.port, REPL_USER, REPL_PASSWORD, start.file, start.pos),
+    )
+
+
 def native_catch_up(pair: BenchServers, start: BinlogPosition, end: BinlogPosition) -> float:
     """A real replica from `start`: seconds from START SLAVE until it has executed up to `end`."""
     conn = pair.target.root()
     try:
         cur = conn.cursor(pymysql.cursors.DictCursor)
-        cur.execute("STOP SLAVE")
-        cur.execute("RESET SLAVE ALL")
-        cur.execute(
-            "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%s, MASTER_USER=%s, MASTER_PASSWORD=%s, "
-            "MASTER_LOG_FILE=%s, MASTER_LOG_POS=%s, MASTER_USE_GTID=no",
-            (pair.source.port, REPL_USER, REPL_PASSWORD, start.file, start.pos),
-        )
+        point_replica(cur, pair, start)
         began = time.monotonic()
         cur.execute("START SLAVE")
         while True:
@@ -901,13 +906,7 @@ def bench_sysbench(pair: BenchServers, seconds: float) -> dict:
     conn = pair.target.root()
     try:
         with conn.cursor() as cur:
-            cur.execute("STOP SLAVE")
-            cur.execute("RESET SLAVE ALL")
-            cur.execute(
-                "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%s, MASTER_USER=%s, MASTER_PASSWORD=%s, "
-                "MASTER_LOG_FILE=%s, MASTER_LOG_POS=%s, MASTER_USE_GTID=no",
-                (pair.source.port, REPL_USER, REPL_PASSWORD, start.file, start.pos),
-            )
+            point_replica(cur, pair, start)
             cur.execute("START SLAVE")
         reached = _native_reached(conn)
         prepared = master_position(pair.source)
