@@ -9,6 +9,17 @@ from drs_desktop.main_window import MainWindow
 from engine.tasks import TaskService
 
 LONG_MS = 120_000
+REFRESH_MS = 20_000
+
+
+def refreshed(qtbot, window: MainWindow) -> None:
+    """Wait for a refresh that read the store after the caller changed it. A refresh already in flight
+    (started by the window's timer or the start-up recovery) may carry what the store held before, so
+    it is let finish first; no event is processed between that wait and the new refresh."""
+    qtbot.waitUntil(lambda: not window._refreshing, timeout=REFRESH_MS)
+    before = window.refresh_count
+    window.refresh()
+    qtbot.waitUntil(lambda: window.refresh_count > before and not window._refreshing, timeout=REFRESH_MS)
 
 
 def open_windows(qtbot, service: TaskService, **defaults) -> Iterator[Callable[..., MainWindow]]:

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from gui_helpers import open_windows
+from gui_helpers import open_windows, refreshed
 from PySide6.QtCore import QByteArray, QPoint, Qt, QTimer, qVersion
 from PySide6.QtGui import QColor, QGuiApplication, QImage, QPalette
 from PySide6.QtWidgets import QApplication, QMessageBox
@@ -341,9 +341,7 @@ def test_an_exception_in_a_slot_is_reported_redacted_and_the_app_keeps_running(q
     assert dialog.report_text() == report
 
     # the window still works: a refresh goes through
-    before = window.refresh_count
-    window.refresh()
-    qtbot.waitUntil(lambda: window.refresh_count > before, timeout=WAIT_MS)
+    refreshed(qtbot, window)
     assert window.isVisible()
 
     qtbot.mouseClick(
@@ -381,9 +379,7 @@ def test_an_empty_table_says_how_to_begin_and_a_search_says_nothing_matches(qtbo
     window.wizard.reject()
 
     add_task(service, "orders-dr", Status.CONFIGURATION)
-    before = window.refresh_count
-    window.refresh()
-    qtbot.waitUntil(lambda: window.refresh_count > before, timeout=WAIT_MS)
+    refreshed(qtbot, window)
     assert not overlay.isVisible()
 
     qtbot.keyClicks(window.search_edit, "nothing-like-it")

@@ -27,6 +27,7 @@ from engine.metrics import MetricSample, record_sample
 from engine.spec import parse_spec
 from engine.status import Status
 from engine.store import DrLogRow
+from tests.gui_helpers import refreshed
 from tests.test_cli import spec_dict
 
 WAIT_MS = 20_000
@@ -318,12 +319,6 @@ def dead_pid() -> int:
 
 def status_cell(window: MainWindow, name: str, role):
     return window.model.index(window.model.row_of(name), Column.STATUS).data(role)
-
-
-def refreshed(qtbot, window: MainWindow) -> None:
-    before = window.refresh_count
-    window.refresh()
-    qtbot.waitUntil(lambda: window.refresh_count > before, timeout=WAIT_MS)
 
 
 def test_health_shows_in_the_status_cell_the_status_bar_and_a_notice_on_the_change_to_alarm(

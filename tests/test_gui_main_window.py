@@ -11,7 +11,7 @@ import re
 from datetime import time
 
 import pytest
-from gui_helpers import open_windows
+from gui_helpers import open_windows, refreshed
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import QCheckBox, QDialogButtonBox, QGroupBox, QLineEdit
 
@@ -70,15 +70,6 @@ def cell(window: MainWindow, name: str, column: Column, role=Qt.ItemDataRole.Dis
     row = window.model.row_of(name)
     assert row is not None, f"{name} is not in the table"
     return window.model.index(row, column).data(role)
-
-
-def refreshed(qtbot, window: MainWindow) -> None:
-    """A refresh that read the store after the caller changed it: one already in flight (started by a
-    timer or the start-up recovery) may carry what the store held before."""
-    qtbot.waitUntil(lambda: not window._refreshing, timeout=WAIT_MS)
-    before = window.refresh_count
-    window.refresh()
-    qtbot.waitUntil(lambda: window.refresh_count > before, timeout=WAIT_MS)
 
 
 def select(qtbot, window: MainWindow, name: str) -> None:

@@ -21,7 +21,7 @@ from engine.status import Status
 from engine.store import STORE_FILE
 from engine.tasks import TaskService
 from tests.conftest import make_spec
-from tests.gui_helpers import LONG_MS, open_windows, seed
+from tests.gui_helpers import LONG_MS, open_windows, refreshed, seed
 from tests.test_cli import REPO, cli_env
 
 WAIT_MS = 20_000
@@ -43,14 +43,6 @@ def cell(window: MainWindow, name: str, column: Column, role=Qt.ItemDataRole.Dis
     row = window.model.row_of(name)
     assert row is not None, f"{name} is not in the table"
     return window.model.index(row, column).data(role)
-
-
-def refreshed(qtbot, window: MainWindow) -> None:
-    """One refresh that started after the caller's change (one in flight may predate it)."""
-    qtbot.waitUntil(lambda: not window._refreshing, timeout=WAIT_MS)
-    before = window.refresh_count
-    window.refresh()
-    qtbot.waitUntil(lambda: window.refresh_count > before and not window._refreshing, timeout=WAIT_MS)
 
 
 def set_in_store(home, name: str, **columns) -> None:
