@@ -257,7 +257,7 @@ class Applier:
                 pass
             raise
 
-    def _batch_runs(self, changes: list, *, known_only: bool = False) -> list[list[RowChange]] | None:
+    def _batch_runs(self, changes: list) -> list[list[RowChange]]:
         """The runs of a batch, each table that may be reduced to its net effect gathered into ONE run.
 
         Such a table has a single unique key and takes part in no foreign key (and the DR side's
@@ -268,19 +268,14 @@ class Applier:
         statements per table instead of a few per transaction (the round trips were the limit).
         """
         runs = _runs(changes)
-        if len(runs) < 2 and not known_only:
+        if len(runs) < 2:
             return runs
         gathered: list[list[RowChange]] = []
         by_table: dict[tuple[str, str], list[RowChange]] = {}
         for run in runs:
             first = run[0]
             key = (first.schema, first.table)
-            shape = self.shapes.get(key)
-            if shape is None:
-                if known_only:
-                    return None  # the DR side must be asked first
-                shape = self.shape(*key)
-            if not shape.net_effect_ok:
+            if not self.shape(*key).net_effect_ok:
                 gathered.append(run)
                 continue
             bucket = by_table.get(key)
@@ -309,17 +304,15 @@ class Applier:
         limit = getattr(self.conn, "drs_statement_limit", 0)
         changes: list = []
         for t in txns:
-            if t.xa is not None:
+            if t.xa is not None or t.is_ddl:
                 return None
             changes.extend(t.changes)
-        runs = self._batch_runs(changes, known_only=True)
-        if runs is None:
-            return None
         steps: list[tuple[str, int | None]] = []
-        for run in runs:
-            shape = self.shapes[(run[0].schema, run[0].table)]
-            if not shape.net_effect_ok:
-                return None
+        shapes = self.shapes
+        for table, run in _by_table(changes).items():
+            shape = shapes.get(table)
+            if shape is None or not shape.net_effect_ok:
+                return None  # not looked up yet, or applied in order: the careful path
             name = f"{quote_ident(run[0].schema)}.{quote_ident(run[0].table)}"
             final, born = _net_effect(run, shape.key)
             if (None,) in final or (len(shape.key) > 1 and any(None in k for k in final)):
@@ -546,13 +539,16 @@ class Applier:
             return
         join = ",".join
         if len(shape.writable) == len(shape.columns):  # no generated column: every value, in order
-            texts = ["(" + join(row) + ")" for row in rows]
+            values = map(join, rows)
         else:
             writable_of = _picker(shape.writable)
-            texts = ["(" + join(writable_of(row)) + ")" for row in rows]
-        if sum(map(len, texts)) + len(texts) < MAX_STATEMENT_BYTES:  # the usual case: one statement
-            yield join(texts), rows
+            values = (join(writable_of(row)) for row in rows)
+        texts = list(values)
+        text = "(" + "),(".join(texts) + ")"
+        if len(text) < MAX_STATEMENT_BYTES:  # the usual case: one statement
+            yield text, rows
             return
+        texts = ["(" + t + ")" for t in texts]
         start = size = 0
         for i, text in enumerate(texts):
             size += len(text) + 1
@@ -784,6 +780,21 @@ class _FittingCursor(pymysql.cursors.Cursor):
                     "(SET GLOBAL max_allowed_packet=1073741824; and under [mysqld] in my.cnf), then resume the task"
                 )
         return super().execute(query, args)
+
+
+def _by_table(changes: list[RowChange]) -> dict[tuple[str, str], list[RowChange]]:
+    """A batch's row changes per table, each table's in order, the tables in the order of their first
+    change: the runs of _batch_runs when every table is a net-effect table (one pass, for the
+    pipelined path, where this loop runs once per row event)."""
+    by_table: dict[tuple[str, str], list[RowChange]] = {}
+    for change in changes:
+        table = (change.schema, change.table)
+        run = by_table.get(table)
+        if run is None:
+            by_table[table] = [change]
+        else:
+            run.append(change)
+    return by_table
 
 
 def _runs(changes: list[RowChange | DdlChange]) -> list[list[RowChange]]:
