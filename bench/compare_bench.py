@@ -30,7 +30,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from servers import REPL_PASSWORD, REPL_USER, ROOT, BenchServers, MariaDBServer, bench_servers
+from servers import (
+    REPL_PASSWORD,
+    REPL_USER,
+    ROOT,
+    BenchServers,
+    MariaDBServer,
+    bench_servers,
+    fill_from_sequence,
+)
 
 DB, TABLE = "bench", "t1"
 TASK = "bench-compare"
@@ -63,18 +71,15 @@ def log(message: str) -> None:
 
 def make_table(source: MariaDBServer, rows: int) -> float:
     """`rows` rows of ~100 bytes, even ids 2..2*rows (odd ids are free for rows only the DR side has)."""
-    source.sql(f"DROP DATABASE IF EXISTS `{DB}`", f"CREATE DATABASE `{DB}`", DDL)
-    began = time.monotonic()
-    for lo in range(1, rows + 1, 100_000):
-        hi = min(rows, lo + 99_999)
-        source.sql(
-            f"INSERT INTO `{DB}`.`{TABLE}` SELECT seq * 2, seq MOD 1000, "
-            "CONCAT('customer-', LPAD(seq MOD 50000, 6, '0'), '-', LEFT(MD5(seq), 12)), "
-            "(seq MOD 100000) / 100 + 0.01, '2024-01-01' + INTERVAL seq SECOND + INTERVAL (seq MOD 999983) MICROSECOND, "
-            "IF(seq MOD 7 = 0, NULL, CONCAT('note ', LEFT(SHA1(seq), 24))), "
-            f"IF(seq MOD 5 = 0, NULL, UNHEX(MD5(seq * 3))) FROM `{DB}`.seq_{lo}_to_{hi}"
-        )
-    return time.monotonic() - began
+    return fill_from_sequence(
+        source, DB, DDL,
+        f"INSERT INTO `{DB}`.`{TABLE}` SELECT seq * 2, seq MOD 1000, "
+        "CONCAT('customer-', LPAD(seq MOD 50000, 6, '0'), '-', LEFT(MD5(seq), 12)), "
+        "(seq MOD 100000) / 100 + 0.01, '2024-01-01' + INTERVAL seq SECOND + INTERVAL (seq MOD 999983) MICROSECOND, "
+        "IF(seq MOD 7 = 0, NULL, CONCAT('note ', LEFT(SHA1(seq), 24))), "
+        "IF(seq MOD 5 = 0, NULL, UNHEX(MD5(seq * 3)))",
+        rows,
+    )  # fmt: skip
 
 
 def table_facts(server: MariaDBServer) -> tuple[int, int]:

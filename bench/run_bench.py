@@ -28,7 +28,15 @@ from datetime import datetime
 from pathlib import Path
 
 import pymysql
-from servers import REPL_PASSWORD, REPL_USER, ROOT, BenchServers, MariaDBServer, bench_servers
+from servers import (
+    REPL_PASSWORD,
+    REPL_USER,
+    ROOT,
+    BenchServers,
+    MariaDBServer,
+    bench_servers,
+    fill_from_sequence,
+)
 
 from engine.connect import BinlogPosition
 from engine.runner import TaskRunner, position_key
@@ -142,18 +150,15 @@ COPY_DDL = f"""CREATE TABLE `{COPY_DB}`.`{COPY_TABLE}` (
 
 def make_copy_table(source: MariaDBServer, rows: int) -> float:
     """~100-byte rows of a few types, made by the server (Sequence engine) in 100k-row transactions."""
-    source.sql(f"DROP DATABASE IF EXISTS `{COPY_DB}`", f"CREATE DATABASE `{COPY_DB}`", COPY_DDL)
-    began = time.monotonic()
-    for lo in range(1, rows + 1, 100_000):
-        hi = min(rows, lo + 99_999)
-        source.sql(
-            f"INSERT INTO `{COPY_DB}`.`{COPY_TABLE}` (customer, created_at, amount, qty, status, note) "
-            "SELECT CONCAT('customer-', LPAD(seq MOD 50000, 6, '0'), '-', LEFT(MD5(seq), 16)), "
-            "'2024-01-01' + INTERVAL seq SECOND + INTERVAL (seq MOD 1000000) MICROSECOND, "
-            "(seq MOD 100000) / 100 + 0.99, seq MOD 97, ELT(1 + seq MOD 4, 'new', 'paid', 'shipped', 'returned'), "
-            f"IF(seq MOD 10 = 0, NULL, CONCAT('note ', LEFT(SHA1(seq), 30))) FROM `{COPY_DB}`.seq_{lo}_to_{hi}"
-        )
-    return time.monotonic() - began
+    return fill_from_sequence(
+        source, COPY_DB, COPY_DDL,
+        f"INSERT INTO `{COPY_DB}`.`{COPY_TABLE}` (customer, created_at, amount, qty, status, note) "
+        "SELECT CONCAT('customer-', LPAD(seq MOD 50000, 6, '0'), '-', LEFT(MD5(seq), 16)), "
+        "'2024-01-01' + INTERVAL seq SECOND + INTERVAL (seq MOD 1000000) MICROSECOND, "
+        "(seq MOD 100000) / 100 + 0.99, seq MOD 97, ELT(1 + seq MOD 4, 'new', 'paid', 'shipped', 'returned'), "
+        "IF(seq MOD 10 = 0, NULL, CONCAT('note ', LEFT(SHA1(seq), 30)))",
+        rows,
+    )  # fmt: skip
 
 
 def fresh_target_db(target: MariaDBServer) -> None:

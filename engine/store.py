@@ -585,26 +585,14 @@ class Store:
                 raise TaskNotFound(name)
 
     def merge_extra(self, name: str, **items: Any) -> None:
-        with self._lock, self.session_scope() as s:
-            # write lock first, then read: another process's merge cannot slip in between
-            if (
-                s.execute(
-                    update(TaskRow).where(TaskRow.name == name).values(updated_at=datetime.now())
-                ).rowcount
-                == 0
-            ):
-                raise TaskNotFound(name)
-            row = self._task_row(s, name)
-            extra = dict(row.extra or {})
-            extra.update(items)
-            row.extra = extra
-            row.updated_at = datetime.now()
+        self.merge_extra_if(name, lambda _extra: True, items)
 
     def merge_extra_if(
         self, name: str, guard: Callable[[dict[str, Any]], bool], items: dict[str, Any]
     ) -> bool:
         """merge_extra, only while `guard` accepts the current extra (e.g. a journal still owned by us)."""
         with self._lock, self.session_scope() as s:
+            # write lock first, then read: another process's merge cannot slip in between
             if (
                 s.execute(
                     update(TaskRow).where(TaskRow.name == name).values(updated_at=datetime.now())
