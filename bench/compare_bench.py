@@ -37,6 +37,7 @@ from servers import (
     BenchServers,
     MariaDBServer,
     bench_servers,
+    ensure_tools,
     fill_from_sequence,
 )
 
@@ -699,6 +700,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = 100_000 if args.quick and args.rows == 1_000_000 else args.rows
     out_name = args.out or (None if args.quick or args.setup_only else "docs/benchmarks.md")
     command = "python bench/compare_bench.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+    ensure_tools(["mariadbd", "pt-table-sync"])
     prefix, drs_label = drs_prefix()
     results: dict = {"rows": rows}
     with bench_servers() as pair, tempfile.TemporaryDirectory(prefix="drs-bench-compare-") as home:

@@ -16,6 +16,7 @@ import os
 import platform
 import pstats
 import shlex
+import shutil
 import signal
 import statistics
 import subprocess
@@ -35,6 +36,7 @@ from servers import (
     BenchServers,
     MariaDBServer,
     bench_servers,
+    ensure_tools,
     fill_from_sequence,
 )
 
@@ -115,7 +117,11 @@ def machine_facts(pair: BenchServers) -> dict:
 
     from importlib import metadata
 
-    tool = subprocess.run(["mydumper", "--version"], capture_output=True, text=True).stdout.strip()
+    tool = (
+        subprocess.run(["mydumper", "--version"], capture_output=True, text=True).stdout.strip()
+        if shutil.which("mydumper")
+        else "not installed"
+    )
     return {
         "date": f"{datetime.now():%Y-%m-%d %H:%M}",
         "nproc": os.cpu_count(),
@@ -1277,6 +1283,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--parts: unknown {', '.join(sorted(parts - set(PARTS)))}; allowed: {', '.join(PARTS)}")
     sizes = [int(x) for x in args.rows.split(",") if x.strip()]
     command = "python bench/run_bench.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+    ensure_tools(
+        ["mariadbd"]
+        + (["mariadb-dump", "mariadb", "mydumper", "myloader"] if "copy" in parts else [])
+        + (["sysbench"] if "sysbench" in parts else [])
+    )
     began = time.monotonic()
     catch = stream = sb = None
     # `drs run` starts from bytecode, as an installed package does (pip compiles at install; a checkout

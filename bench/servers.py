@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -51,6 +52,35 @@ def bench_servers() -> Iterator[BenchServers]:
         for server in (source, target):
             server.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+# The tools the benchmarks run, by the Debian package that has them
+PACKAGE_OF = {
+    "mariadbd": "mariadb-server",
+    "mariadb-dump": "mariadb-client",
+    "mariadb": "mariadb-client",
+    "mydumper": "mydumper",
+    "myloader": "mydumper",
+    "sysbench": "sysbench",
+    "pt-table-sync": "percona-toolkit",
+}
+
+
+def ensure_tools(tools: list[str]) -> None:
+    """Install the missing ones of `tools` with apt-get when this runs as root on Debian/Ubuntu (as
+    .ci/run installs mariadb-server); elsewhere stop with the list and the command that installs them."""
+    missing = [t for t in tools if shutil.which(t) is None and not (t == "mariadbd" and shutil.which("mysqld"))]
+    if not missing:
+        return
+    packages = sorted({PACKAGE_OF[t] for t in missing})
+    command = ["apt-get", "install", "-y", *packages]
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print(f"bench: installing {', '.join(packages)} (for {', '.join(missing)})", flush=True)
+        subprocess.run(["apt-get", "update"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+        if all(shutil.which(t) for t in missing):
+            return
+    raise SystemExit(f"bench: {', '.join(missing)} not found; install them first: sudo {' '.join(command)}")
 
 
 def fill_from_sequence(source: MariaDBServer, db: str, ddl: str, insert_select: str, rows: int) -> float:
