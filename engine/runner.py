@@ -8,6 +8,7 @@ crash. Used by the GUI's workers and by `drs run`.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import queue
 import signal
@@ -16,7 +17,8 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -55,6 +57,31 @@ QUEUE_ITEMS = 2000
 # default 5 ms each wake-up could wait up to 5 ms. Measured on the catch-up bench, 9 pairs each:
 # DRS/native 0.87 (median) at 5 ms, 0.98 at 0.5 ms. Process-wide, and only ever lowered.
 GIL_SWITCH_SECONDS = 0.0005
+
+# While a task runs, the objects the process held when it started (modules, classes, the store's ORM,
+# the GUI) are moved out of the cyclic garbage collector's sight (gc.freeze), and given back when the
+# last task of the process ends. The binlog reader makes ~40 container objects per source transaction,
+# so full collections ran every few thousand transactions, and each walked that whole unchanging heap
+# again: catch-up of 200k changes, 6 alternating pairs, 2.32-2.76 s -> 1.77-2.45 s, every pair faster.
+# Refcounting still frees frozen objects; only a cycle among them waits until the unfreeze.
+_frozen_runs = 0
+_frozen_lock = threading.Lock()
+
+
+@contextmanager
+def _startup_heap_frozen() -> Iterator[None]:
+    global _frozen_runs
+    with _frozen_lock:
+        if _frozen_runs == 0:
+            gc.freeze()
+        _frozen_runs += 1
+    try:
+        yield
+    finally:
+        with _frozen_lock:
+            _frozen_runs -= 1
+            if _frozen_runs == 0:
+                gc.unfreeze()
 
 
 @dataclass(frozen=True)
@@ -210,7 +237,8 @@ class TaskRunner:
         try:
             if wait_first and not self._wait_resumed():
                 return store.get_task(self.name).status
-            return self._run(until, wait_when_paused)
+            with _startup_heap_frozen():
+                return self._run(until, wait_when_paused)
         finally:
             monitor.stop()
             try:
