@@ -735,6 +735,7 @@ class BinlogReader:
         ):
             last.rows.extend(rows)
         else:
-            changes.append(RowChange(kind, schema, table, list(rows), fk_off))
+            # the fast path decodes into a fresh list per event: kept as it is, not copied
+            changes.append(RowChange(kind, schema, table, rows if type(rows) is list else list(rows), fk_off))
         txn.rows += len(rows)
         txn.timestamp = timestamp
