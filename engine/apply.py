@@ -303,8 +303,8 @@ class Applier:
         assert self.conn is not None and txns
         limit = getattr(self.conn, "drs_statement_limit", 0)
         changes: list = []
-        for t in txns:
-            if t.xa is not None or t.is_ddl:
+        for t in txns:  # (DDL never comes in a batch: the runner applies it on its own)
+            if t.xa is not None:
                 return None
             changes.extend(t.changes)
         steps: list[tuple[str, int | None]] = []
