@@ -18,7 +18,7 @@ from dr_helpers import (
 
 from engine import checkpoint as cp
 from engine.connect import binlog_position, connect
-from engine.runner import TaskRunner
+from engine.runner import TaskRunner, _startup_heap_frozen
 from engine.spec import parse_spec
 from engine.status import Status
 from engine.tasks import TaskService
@@ -89,6 +89,26 @@ def test_every_type_streams_byte_identical(dbs, task):
     record = svc.get("inc-task")
     assert record.status is Status.REPLICATING  # a stop leaves it to be resumed
     assert record.checkpoint.binlog_file and record.checkpoint.binlog_pos
+
+
+def test_the_startup_heap_is_out_of_the_gc_only_while_tasks_run(dbs, task):
+    """The app runs tasks in its own process: its objects go back to the cyclic GC when the last task
+    of the process ends, not only when the process does."""
+    import gc
+
+    svc = task
+    for server in (dbs.source, dbs.target):
+        server.sql("CREATE DATABASE shop")
+    seed_incremental(svc, dbs, "inc-task")
+    before = gc.get_freeze_count()  # 0, unless a task of an earlier test in this process still runs
+    with RunnerThread(svc, "inc-task"):
+        wait_for(lambda: svc.get("inc-task").status is Status.REPLICATING, what="replicating")
+        assert gc.get_freeze_count() > 1000  # the modules, classes and store held when the task started
+        # another task of the process (the app runs several) starts and ends: the first still runs
+        with _startup_heap_frozen():
+            pass
+        assert gc.get_freeze_count() > 1000
+    assert gc.get_freeze_count() == before
 
 
 def create_type_matrix_rows(dbs) -> None:
