@@ -539,11 +539,10 @@ class Applier:
             return
         join = ",".join
         if len(shape.writable) == len(shape.columns):  # no generated column: every value, in order
-            values = map(join, rows)
+            texts = list(map(join, rows))
         else:
             writable_of = _picker(shape.writable)
-            values = (join(writable_of(row)) for row in rows)
-        texts = list(values)
+            texts = [join(writable_of(row)) for row in rows]
         text = "(" + "),(".join(texts) + ")"
         if len(text) < MAX_STATEMENT_BYTES:  # the usual case: one statement
             yield text, rows
