@@ -1267,7 +1267,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default="300000,1000000",
                         help="rows of the initial-copy table, comma-separated: one end-to-end copy per size")  # fmt: skip
-    parser.add_argument("--copy-runs", type=int, default=3, help="runs of each copy contender, alternating")
+    parser.add_argument("--copy-runs", type=int, default=5, help="runs of each copy contender, alternating")
     parser.add_argument("--changes", type=int, default=200_000, help="row changes in the catch-up backlog")
     parser.add_argument("--catchup-runs", type=int, default=3, help="runs of each catch-up contender, alternating")
     parser.add_argument("--stream-minutes", type=float, default=2.0, help="minutes of streaming under load")
