@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -186,21 +187,37 @@ def copy_with_dump(pair: BenchServers) -> float:
     return time.monotonic() - began
 
 
-def copy_with_mydumper(pair: BenchServers) -> tuple[float, float]:
-    with tempfile.TemporaryDirectory(prefix="drs-bench-dump-") as out:
-        began = time.monotonic()
-        subprocess.run(
-            ["mydumper", *_long_args(pair.source), "-B", COPY_DB, "-t", "2", "-r", "100000", "-o", out],
-            check=True, capture_output=True,
-        )  # fmt: skip
-        dumped = time.monotonic()
-        # -e: write the target's binlog like the other two contenders do (myloader skips it by default)
-        subprocess.run(
-            ["myloader", *_long_args(pair.target), "-d", out, "-t", "2", "-o", "-e"],
-            check=True,
-            capture_output=True,
-        )
-        return dumped - began, time.monotonic() - dumped
+def copy_with_mydumper(
+    pair: BenchServers, attempts: int = 2, on_retry: Callable[[], None] = lambda: None
+) -> tuple[float, float]:
+    """(dump seconds, load seconds). myloader 0.10 now and then exits 1 on a load that works when run
+    again; such a run is no measurement, so it is said and run again from a fresh target (after
+    `on_retry`)."""
+    for attempt in range(1, attempts + 1):
+        with tempfile.TemporaryDirectory(prefix="drs-bench-dump-") as out:
+            began = time.monotonic()
+            dump = subprocess.run(
+                ["mydumper", *_long_args(pair.source), "-B", COPY_DB, "-t", "2", "-r", "100000", "-o", out],
+                capture_output=True, text=True,
+            )  # fmt: skip
+            dumped = time.monotonic()
+            # -e: write the target's binlog like the other two contenders do (myloader skips it by default)
+            load = None
+            if dump.returncode == 0:
+                load = subprocess.run(
+                    ["myloader", *_long_args(pair.target), "-d", out, "-t", "2", "-o", "-e"],
+                    capture_output=True, text=True,
+                )  # fmt: skip
+            if load is not None and load.returncode == 0:
+                return dumped - began, time.monotonic() - dumped
+        failed = load if load is not None else dump
+        what = f"{failed.args[0]} exited {failed.returncode}: {(failed.stderr or failed.stdout).strip()[-600:]}"
+        if attempt == attempts:
+            raise RuntimeError(what)
+        log(f"   {what}; this run is not counted, running it again")
+        fresh_target_db(pair.target)
+        on_retry()
+    raise AssertionError("unreachable")
 
 
 def _long_args(server: MariaDBServer) -> list[str]:
@@ -320,12 +337,16 @@ def bench_copy(pair: BenchServers, rows: int, repeats: int) -> dict:
         runs.setdefault(name, []).append(run)
         log(f"   {name}: {seconds:.2f} s, {src_rows / seconds:,.0f} rows/s, identical={check['identical']}")
 
+    def restart_binlog_count() -> None:  # a failed try's binlog is not the next try's
+        nonlocal binlog_at
+        binlog_at = master_position(pair.target)
+
     runs: dict[str, list[dict]] = {}
     for _ in range(repeats):  # the contenders alternate, so a busy moment of the machine hits each alike
         fresh_target_db(pair.target)
         record(DUMP_CONTENDER, copy_with_dump(pair))
         fresh_target_db(pair.target)
-        dump_s, load_s = copy_with_mydumper(pair)
+        dump_s, load_s = copy_with_mydumper(pair, on_retry=restart_binlog_count)
         record(MYDUMPER_CONTENDER, dump_s + load_s, dump_seconds=dump_s, load_seconds=load_s)
         fresh_target_db(pair.target)
         drs = copy_with_drs_run(pair, f"bench-copy-{rows}")
