@@ -541,3 +541,41 @@ def test_snapshot_lock_waits_for_long_statements_instead_of_blocking_writes(dbs,
     long_query.join(10)
     assert result.rows == 2
     assert any(lvl == "warning" and "long-running statement" in msg for lvl, msg in messages)
+
+
+def test_the_dr_log_says_why_an_auto_increment_table_loads_one_session_at_a_time(dbs, small_chunks):
+    """Under the DR server's default innodb_autoinc_lock_mode=1, LOAD DATA into an AUTO_INCREMENT table
+    takes turns: the DBA is told which tables and the server option that lets them load together."""
+    src, tgt = dbs.source, dbs.target
+    src.sql(
+        "CREATE DATABASE ai",
+        "CREATE TABLE ai.orders (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(20)) AUTO_INCREMENT=5",
+        "CREATE TABLE ai.by_hand (id INT PRIMARY KEY, v VARCHAR(20)) AUTO_INCREMENT=7",  # a table option only
+        "CREATE TABLE ai.few (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(20))",
+        "INSERT INTO ai.orders (v) SELECT CONCAT('o', seq) FROM ai.seq_1_to_400",
+        "INSERT INTO ai.by_hand SELECT seq, CONCAT('h', seq) FROM ai.seq_1_to_400",
+        "INSERT INTO ai.few (v) VALUES ('a'), ('b')",
+        "ANALYZE TABLE ai.orders, ai.by_hand, ai.few",
+    )
+    assert tgt.sql("SELECT @@GLOBAL.innodb_autoinc_lock_mode") == [(1,)]
+    logs: list[tuple[str, str, str]] = []
+    run_initial_copy(parse_spec(make_spec(dbs, databases=["ai"])), parallel=3, log=lambda *a: logs.append(a))
+
+    notes = [(level, m) for level, _, m in logs if "innodb_autoinc_lock_mode" in m]
+    assert len(notes) == 1, logs
+    level, note = notes[0]
+    assert level == "info"
+    # only the big AUTO_INCREMENT table (read as several key ranges): not the table option, not 2 rows
+    assert note.startswith("ai.orders: the DR server's innodb_autoinc_lock_mode is 1") and "by_hand" not in note
+    assert "few" not in note and "innodb_autoinc_lock_mode=2" in note
+    assert_databases_identical(src, tgt, ["ai"])
+
+
+def test_no_auto_inc_note_where_the_dr_server_loads_in_parallel():
+    table = snapshot.sch.TableDef("d", "t", "CREATE TABLE `t` (\n  `id` int(11) NOT NULL AUTO_INCREMENT,\n"
+                                  "  PRIMARY KEY (`id`)\n) ENGINE=InnoDB", "BASE TABLE", "InnoDB", 10**6, 10**8)  # fmt: skip
+    plan = chunks.TableState("d", "t", (), (), ("id",), "PRIMARY", 10**6, 10**8, True, ranges=[(None, 5), (5, None)])
+    assert snapshot.autoinc_lock_note("1", [table], [plan]).startswith("d.t: ")
+    assert snapshot.autoinc_lock_note("0", [table], [plan]).startswith("d.t: ")
+    assert snapshot.autoinc_lock_note("2", [table], [plan]) is None  # interleaved: no table lock
+    assert snapshot.autoinc_lock_note(None, [table], [plan]) is None  # a server without the variable
