@@ -275,9 +275,12 @@ class LocalServer:
         mariadbd = self._binary()
         owner = system_user()
         self.datadir.mkdir(parents=True, exist_ok=True)
+        # its own tmpdir: a server that starts deletes every #sql file in its tmpdir, and in a shared
+        # /tmp that can be the temporary tables of this bootstrap ("Unknown table 'mysql.tmp_user_sys'")
+        self._prepare_tmpdir()
         result = subprocess.run(
-            [str(find_install_db(mariadbd)), "--no-defaults", f"--datadir={self.datadir}", *_basedir_option(mariadbd),
-             *([f"--user={SYSTEM_USER}"] if owner else []),
+            [str(find_install_db(mariadbd)), "--no-defaults", f"--datadir={self.datadir}", f"--tmpdir={self.tmpdir}",
+             *_basedir_option(mariadbd), *([f"--user={SYSTEM_USER}"] if owner else []),
              "--auth-root-authentication-method=normal", "--skip-test-db"],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
         )  # fmt: skip

@@ -91,12 +91,17 @@ class MariaDBServer:
         if os.geteuid() == 0:
             shutil.chown(self.tmpdir, "mysql", "mysql")
         if not (self.datadir / "mysql").exists():
-            subprocess.run(
+            # --tmpdir: a bootstrapping server deletes every #sql file in its tmpdir, so with the shared
+            # /tmp one worker's bootstrap removed another's temporary tables ("Unknown table
+            # 'mysql.tmp_user_sys'", about 1 start in 12 with 4 at once)
+            made = subprocess.run(
                 [_tool("mariadb-install-db", "mysql_install_db"), "--no-defaults", f"--datadir={self.datadir}",
-                 *(["--user=mysql"] if os.geteuid() == 0 else []),
+                 f"--tmpdir={self.tmpdir}", *(["--user=mysql"] if os.geteuid() == 0 else []),
                  "--auth-root-authentication-method=normal", "--skip-test-db"],
-                check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
             )  # fmt: skip
+            if made.returncode != 0:
+                raise RuntimeError(f"mariadb-install-db {self.name} failed:\n{made.stdout[-3000:]}")
         if os.geteuid() == 0:
             shutil.chown(self.datadir, "mysql", "mysql")
             subprocess.run(["chown", "-R", "mysql:mysql", str(self.datadir)], check=True)
