@@ -114,6 +114,9 @@ class MariaDBServer:
             f"--log-error={self.datadir}/err.log", f"--tmpdir={self.tmpdir}", "--skip-name-resolve", "--innodb-flush-log-at-trx-commit=2",
             "--sync-binlog=0", "--innodb-buffer-pool-size=256M", "--max-connections=300",
             "--innodb-log-file-size=256M", "--local-infile=1", "--skip-log-bin-trust-function-creators",
+            # a server started again (after a kill) keeps its port, which a client's outgoing connection
+            # may hold for a moment meanwhile (test ports are in the ephemeral range): wait, not fail
+            "--port-open-timeout=15",
         ]  # fmt: skip
         if os.geteuid() == 0:
             args.append("--user=mysql")
