@@ -168,8 +168,14 @@ def test_a_paused_task_shows_its_delay_growing_as_the_details_do(qtbot, open_win
     assert effective_delay(record) == pytest.approx(612, abs=2)  # the engine's number, as the details show
     # nothing changes in the store; the shown delay still grows with the clock
     add(service, servers, "fresh-dr", Status.PAUSED, phase="incremental", delay_seconds=3.0)
-    qtbot.waitUntil(lambda: window.model.row_of("fresh-dr") is not None, timeout=WAIT_MS)
+    # add() creates the task, then pauses it: a refresh in between shows it without a delay yet
+    qtbot.waitUntil(
+        lambda: window.model.row_of("fresh-dr") is not None
+        and window.model.record("fresh-dr").status is Status.PAUSED,
+        timeout=WAIT_MS,
+    )
     first = cell(window, "fresh-dr", Column.DELAY)
+    assert first.endswith(" s"), first
     qtbot.waitUntil(lambda: cell(window, "fresh-dr", Column.DELAY) != first, timeout=WAIT_MS)
     assert int(cell(window, "fresh-dr", Column.DELAY).split()[0]) > int(first.split()[0])
 
